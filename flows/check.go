@@ -64,6 +64,9 @@ func (p *parser) checkWhen(i int, first map[string]int, ids []string) {
 	k := 0
 	for a := range q.When.Any {
 		for b := range q.When.Any[a] {
+			if p.stopped {
+				return
+			}
 			cmp := &q.When.Any[a][b]
 			at := qn.at[k]
 			k++
@@ -74,7 +77,7 @@ func (p *parser) checkWhen(i int, first map[string]int, ids []string) {
 			j, ok := first[cmp.Question]
 			switch {
 			case !ok:
-				if s := suggest(cmp.Question, ids); s != "" {
+				if s := p.suggest(cmp.Question, ids); s != "" {
 					errAt(at.question, "refers to unknown question %q; did you mean %q?", cmp.Question, s)
 				} else {
 					errAt(at.question, "refers to unknown question %q", cmp.Question)
@@ -194,6 +197,9 @@ func quoteLiteral(s string) string {
 func (p *parser) checkPlaceholders(t textRef, first map[string]int, ids []string) {
 	v := t.node.Value
 	for _, ph := range placeholders(v) {
+		if p.stopped {
+			return
+		}
 		errAt := func(format string, args ...any) {
 			line, col := p.at(t.node, ph.start)
 			p.errAt(line, col, fmt.Sprintf(format, args...))
@@ -219,7 +225,7 @@ func (p *parser) checkPlaceholders(t textRef, first map[string]int, ids []string
 			for _, id := range ids {
 				names = append(names, placeholderAnswers+id)
 			}
-			if s := suggest(ph.name, names); s != "" {
+			if s := p.suggest(ph.name, names); s != "" {
 				errAt("unknown placeholder {{%s}}; did you mean {{%s}}?", ph.name, s)
 			} else {
 				errAt("unknown placeholder {{%s}}; use {{answers.<question id>}}, {{title}} or {{closes_at}}", ph.name)
@@ -250,7 +256,7 @@ func (p *parser) checkPipedAnswer(t textRef, ph placeholder, first map[string]in
 	j, ok := first[id]
 	switch {
 	case !ok:
-		if s := suggest(id, ids); s != "" {
+		if s := p.suggest(id, ids); s != "" {
 			errAt("{{answers.%s}} refers to unknown question %q; did you mean %q?", id, id, s)
 		} else {
 			errAt("{{answers.%s}} refers to unknown question %q", id, id)
@@ -263,27 +269,41 @@ func (p *parser) checkPipedAnswer(t textRef, ph placeholder, first map[string]in
 	}
 }
 
+// suggest searches for what an unknown question id was meant to be, for
+// the first maxSuggestions unknown ids of a file only: a file that refers
+// to thousands of unknown ids is still checked quickly.
+func (p *parser) suggest(word string, candidates []string) string {
+	if p.suggestions >= maxSuggestions {
+		return ""
+	}
+	p.suggestions++
+	return suggest(word, candidates)
+}
+
 // suggest returns the candidate closest to word, ignoring case, or "" when
 // none is close enough to be what was meant.
 func suggest(word string, candidates []string) string {
-	lw := strings.ToLower(word)
-	best, bestD := "", -1
-	for _, c := range candidates {
-		lc := strings.ToLower(c)
-		d := editDistance(lw, lc)
-		if len(lw) >= 3 && d > 1 && strings.HasPrefix(lc, lw) {
-			d = 1
-		}
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
 	limit := 2
 	switch {
 	case len(word) <= 3:
 		limit = 1
 	case len(word) >= 10:
 		limit = 3
+	}
+	lw := strings.ToLower(word)
+	best, bestD := "", -1
+	for _, c := range candidates {
+		lc := strings.ToLower(c)
+		d := 1
+		if len(lw) < 3 || !strings.HasPrefix(lc, lw) {
+			d = editDistance(lw, lc, limit)
+		}
+		if lc == lw {
+			d = 0
+		}
+		if bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
 	}
 	if bestD < 0 || bestD > limit || bestD >= len(word) || best == word {
 		return ""
@@ -293,13 +313,14 @@ func suggest(word string, candidates []string) string {
 
 // editDistance is the Levenshtein distance between two strings, counted
 // in runes.
-func editDistance(a, b string) int {
+// Distances above limit are not worked out: any of them is limit+1.
+func editDistance(a, b string, limit int) int {
 	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
+	if len(ra)-len(rb) > limit || len(rb)-len(ra) > limit || len(ra) > 64 || len(rb) > 64 {
 		if a == b {
 			return 0
 		}
-		return max(len(ra), len(rb))
+		return limit + 1
 	}
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
@@ -308,14 +329,19 @@ func editDistance(a, b string) int {
 	}
 	for i := 1; i <= len(ra); i++ {
 		cur[0] = i
+		best := cur[0]
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			best = min(best, cur[j])
+		}
+		if best > limit {
+			return limit + 1
 		}
 		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return min(prev[len(rb)], limit+1)
 }

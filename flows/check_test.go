@@ -3,6 +3,8 @@ package flows
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -78,5 +80,34 @@ func TestQuestionIndex(t *testing.T) {
 		if got := c.QuestionIndex(tt.id); got != tt.want {
 			t.Errorf("QuestionIndex(%q) = %d, want %d", tt.id, got, tt.want)
 		}
+	}
+}
+
+// TestDocExample checks that the file shown in the package documentation
+// is valid.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file strings.Builder
+	started := false
+	for _, line := range strings.Split(string(doc), "\n") {
+		text, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			if started {
+				break
+			}
+			continue
+		}
+		started = true
+		file.WriteString(text + "\n")
+	}
+	c, err := Parse("doc.go", []byte(file.String()))
+	if err != nil {
+		t.Fatalf("the example in doc.go is not valid:\n%v\n%s", err, file.String())
+	}
+	if got, want := len(c.Questions), 3; got != want {
+		t.Errorf("questions: got %d, want %d", got, want)
 	}
 }

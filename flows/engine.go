@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,9 @@ func (c *Consultation) Advance(s Session, in Input, now time.Time) (Session, []R
 	}
 	if s.Consultation != "" && s.Consultation != c.ID {
 		return s, nil, fmt.Errorf("%w: the session is for %q, the consultation is %q", ErrOtherConsultation, s.Consultation, c.ID)
+	}
+	if in.Command == "" && in.Choice == "" {
+		in.Command, in.Arg = typedCommand(in.Text, in.Arg)
 	}
 	st := newStep(c, s, in, now)
 	st.run()
@@ -65,6 +69,24 @@ func (c *Consultation) Ask(s Session, now time.Time) []Reply {
 		st.where()
 	}
 	return st.replies
+}
+
+// typedCommand reads a command a channel passed on as text: "/pause", or
+// "/start@somebot code" as Telegram writes it in a group. Other text gives
+// no command.
+func typedCommand(text, arg string) (Command, string) {
+	t := strings.TrimSpace(text)
+	if len(t) < 2 || t[0] != '/' {
+		return "", arg
+	}
+	word, rest, _ := strings.Cut(t[1:], " ")
+	word, _, _ = strings.Cut(word, "@")
+	for _, c := range Commands {
+		if strings.EqualFold(word, string(c)) {
+			return c, strings.TrimSpace(rest)
+		}
+	}
+	return "", arg
 }
 
 // notOpen reports whether the consultation has not opened yet at now.
@@ -241,9 +263,15 @@ func (st *step) declined(msg string) {
 // command handles a command outside a pending confirmation.
 func (st *step) command(cmd Command) {
 	s, v := &st.s, st.v
+	if !slices.Contains(Commands, cmd) {
+		st.say(joinNote("Sorry, I don't know that command.", v.help()))
+		cmd = CmdHelp
+	}
 	switch cmd {
 	case CmdHelp:
-		st.say(v.help())
+		if len(st.replies) == 0 {
+			st.say(v.help())
+		}
 		switch s.Status {
 		case StatusConsent:
 			st.reply(st.consentReply(""))
@@ -353,10 +381,10 @@ func (st *step) press(data string) {
 	case StatusConsent:
 		switch {
 		case ok && p.kind == pressYes:
-			st.edit(st.consentText(), labelConsentYes)
+			st.edit(st.consentText(), labelConsentYes, "")
 			st.consentGiven()
 		case ok && p.kind == pressNo:
-			st.edit(st.consentText(), labelConsentNo)
+			st.edit(st.consentText(), labelConsentNo, "")
 			st.declined(st.v.declined())
 		default:
 			st.stale()
@@ -378,7 +406,7 @@ func (st *step) press(data string) {
 	case StatusDeclined:
 		if ok && p.kind == pressYes {
 			// The consent message still had its buttons: they changed their mind.
-			st.edit(st.consentText(), labelConsentYes)
+			st.edit(st.consentText(), labelConsentYes, "")
 			st.consentGiven()
 			return
 		}
@@ -675,10 +703,10 @@ func (st *step) confirming() {
 		p, ok := parsePress(in.Choice)
 		switch {
 		case ok && p.turn == s.Turn && p.kind == pressYes:
-			st.edit(st.confirmText(), labelWithdrawYes)
+			st.edit(st.confirmText(), labelWithdrawYes, "")
 			st.withdrawn()
 		case ok && p.turn == s.Turn && p.kind == pressNo:
-			st.edit(st.confirmText(), labelWithdrawNo)
+			st.edit(st.confirmText(), labelWithdrawNo, "")
 			st.kept()
 		default:
 			st.stale()

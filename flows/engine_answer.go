@@ -117,7 +117,7 @@ func (st *step) pressed(qi int, p press) bool {
 			return false
 		}
 		a.At = st.now
-		st.edit(st.pipe(q.Text), label)
+		st.edit(st.pipe(q.Text), label, q.ID)
 		st.answered(qi, a)
 	case pressToggle:
 		if q.Type != TypeMulti || p.index >= len(q.Options) {
@@ -133,7 +133,7 @@ func (st *step) pressed(qi int, p press) bool {
 		if !q.Optional {
 			return false
 		}
-		st.edit(st.pipe(q.Text), labelSkipped)
+		st.edit(st.pipe(q.Text), labelSkipped, q.ID)
 		st.skipped(qi)
 	case pressBack:
 		if !st.hasBefore() {
@@ -145,7 +145,7 @@ func (st *step) pressed(qi int, p press) bool {
 		if !ok || q.Type == TypeMulti {
 			return false
 		}
-		st.edit(st.pipe(q.Text), st.c.FormatAnswer(q, a, st.lang))
+		st.edit(st.pipe(q.Text), st.c.FormatAnswer(q, a, st.lang), q.ID)
 		st.s.Selected = nil
 		st.prune(qi)
 		st.forward(qi)
@@ -204,7 +204,7 @@ func (st *step) done(qi int, byButton bool) {
 	}
 	if len(picks) == 0 && q.Optional {
 		if byButton {
-			st.edit(st.pipe(q.Text), labelSkipped)
+			st.edit(st.pipe(q.Text), labelSkipped, q.ID)
 		}
 		st.skipped(qi)
 		return
@@ -214,7 +214,7 @@ func (st *step) done(qi int, byButton bool) {
 		return
 	}
 	if byButton {
-		st.edit(st.pipe(q.Text), st.c.FormatAnswer(q, Answer{Type: TypeMulti, Values: picks}, st.lang))
+		st.edit(st.pipe(q.Text), st.c.FormatAnswer(q, Answer{Type: TypeMulti, Values: picks}, st.lang), q.ID)
 	}
 	st.answered(qi, Answer{Type: TypeMulti, Values: picks, At: st.now})
 }
@@ -256,6 +256,9 @@ func (st *step) typed(qi int, t string) {
 		case utf8.RuneCountInString(t) > limit:
 			st.reask(qi, "That's longer than "+strconv.Itoa(limit)+" characters — could you shorten it?")
 			return
+		}
+		if !utf8.ValidString(t) {
+			t = strings.ToValidUTF8(t, "\uFFFD")
 		}
 		a.Text = t
 	case TypeChoice:
@@ -427,7 +430,11 @@ func (st *step) matchScale(q *Question, t string) (int, bool) {
 		return 0, false
 	}
 	lo, hi := int(*q.Min), int(*q.Max)
-	if n, err := strconv.Atoi(t); err == nil {
+	digits, neg := strings.CutPrefix(t, "-")
+	if n, ok := smallNumber(digits); ok {
+		if neg {
+			n = -n
+		}
 		return n, n >= lo && n <= hi
 	}
 	for p := lo; p <= hi; p++ {

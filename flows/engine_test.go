@@ -513,6 +513,9 @@ func TestAdvanceCommands(t *testing.T) {
 		{"start when withdrawn", withdrawn, command(CmdStart), StatusWithdrawn, msgWithdrawnAlready, time.Time{}},
 		{"skip a required question", active, command(CmdSkip), StatusActive, "This question needs an answer", time.Time{}},
 		{"withdraw", active, command(CmdWithdraw), StatusActive, msgConfirmWithdraw, time.Time{}},
+		{"a command typed as text", active, text("/pause"), StatusPaused, "Paused.", time.Time{}},
+		{"a command typed as text in a group", paused, text("/Resume@consultbot"), StatusActive, "Which best describes you?", time.Time{}},
+		{"an unknown command", active, command("frobnicate"), StatusActive, "Sorry, I don't know that command.", time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ const (
 	maxNesting        = 10     // levels of maps and lists; a consultation needs 7
 	maxValues         = 100000 // values visited, aliases expanded
 	maxFileErrors     = 200    // errors reported per file before giving up
+	maxSuggestions    = 50     // "did you mean" among question ids, per file
 	maxQuestions      = 1000
 	maxIDLength       = 32
 	maxTextChars      = 3500 // a text must fit in one chat message, hints added
@@ -98,12 +99,13 @@ type pair struct{ key, val *yaml.Node }
 // parser reads one file. It collects every error instead of stopping at
 // the first.
 type parser struct {
-	file       string
-	src        []byte
-	lineStarts []int // byte offset of each line, computed when first needed
-	errs       Errors
-	budget     int  // values left to visit
-	stopped    bool // too many values or errors: stop walking lists
+	file        string
+	src         []byte
+	lineStarts  []int // byte offset of each line, computed when first needed
+	errs        Errors
+	budget      int  // values left to visit
+	stopped     bool // too many values or errors: stop walking lists
+	suggestions int  // "did you mean" searches among question ids so far
 
 	c         *Consultation
 	idNode    *yaml.Node
@@ -190,7 +192,8 @@ func ParseFiles(paths ...string) ([]*Consultation, error) {
 }
 
 // DirFiles lists the consultation files of a folder: every *.yaml and
-// *.yml in it (not in its subfolders), sorted by name.
+// *.yml in it, sorted by name, leaving out hidden files (.name) and
+// subfolders.
 func DirFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -278,13 +278,14 @@ func (st *step) askConfirm(note string) {
 }
 
 // edit adds the reply that replaces the message whose button was pressed:
-// its text and what was chosen, without buttons. A channel that cannot
+// its text and what was chosen, without buttons; question is the id of the
+// question it asked, if any. A channel that cannot
 // tell which message was pressed (no Input.Ref) gets none.
-func (st *step) edit(text, chosen string) {
+func (st *step) edit(text, chosen, question string) {
 	if st.in.Ref == "" {
 		return
 	}
-	st.reply(Reply{Text: text + "\n✓ " + chosen, Edit: true, Question: st.s.Question})
+	st.reply(Reply{Text: text + "\n✓ " + chosen, Edit: true, Question: question})
 }
 
 // closingText is the message at the end of the questions.

@@ -263,6 +263,9 @@ func (s *Store) setup(ctx context.Context) error {
 			return fmt.Errorf("storage: recording the schema version: %w", err)
 		}
 	}
+	if err := s.indexIDs(ctx, collections()...); err != nil {
+		return err
+	}
 	// Create only the missing ones: FerretDB 1.24 fails on some requests
 	// to create an index that exists.
 	have := map[string]map[string]bool{}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +49,10 @@ type world struct {
 	f      *fakeSlack
 	bot    *Bot
 	http   *httptest.Server
+
+	mu      sync.Mutex
+	checked time.Time // when settled last asked the store
+	wasIdle bool
 }
 
 func newWorld(t testing.TB, mods ...func(*Config)) *world {
@@ -82,8 +87,20 @@ func newWorld(t testing.TB, mods ...func(*Config)) *world {
 }
 
 // settled reports whether the bot has nothing left to do: the inbox is
-// empty and nothing waits in the outbox.
+// empty and nothing waits in the outbox. Participants waiting side by side
+// share one look at the store every 10 ms, so as not to load it.
 func (w *world) settled() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if time.Since(w.checked) < 10*time.Millisecond {
+		return w.wasIdle
+	}
+	w.wasIdle = w.idle()
+	w.checked = time.Now()
+	return w.wasIdle
+}
+
+func (w *world) idle() bool {
 	pending, err := w.store.InboxPending(w.ctx, Channel, 1)
 	if err != nil || len(pending) > 0 {
 		return false
@@ -165,7 +182,12 @@ type participant struct {
 	events  int
 	given   map[string]string // question id -> what we answered, as exported text
 	skipped []string
+	asked   int // questions met so far
+	words   int // command words given as answers so far
 }
+
+// commandWords are given as typed answers to text questions.
+func commandWords() []string { return []string{"withdraw", "stop", "pause"} }
 
 func (p *participant) dm() string { return "D" + p.user }
 
@@ -280,10 +302,26 @@ func (p *participant) answer(m *fakeMessage, q flows.Question) {
 	t.Helper()
 	lang := p.c.Language
 	label := func(o flows.Option) string { return o.Label.In("", lang) }
-	if p.buttons && q.Optional {
-		if b, ok := buttonByLabel(m, "Skip"); ok && (q.Type == flows.TypeText || q.Type == flows.TypeDate) {
+	p.asked++
+	if p.asked == 2 && !p.buttons {
+		// A break: the commands are words after the slash command, and
+		// resuming asks the question again.
+		p.slash("pause")
+		p.slash("resume")
+		if questionOf(p.last()) != q.ID {
+			t.Fatalf("%s: after /consult resume got %q, want %s asked again", p.user, p.last().text(), q.ID)
+		}
+		m = p.last()
+	}
+	if q.Optional && (q.Type == flows.TypeText || q.Type == flows.TypeDate) {
+		if b, ok := buttonByLabel(m, "Skip"); ok && p.buttons {
 			p.skipped = append(p.skipped, q.ID)
 			p.press(m, b.Value, nil)
+			return
+		}
+		if !p.buttons && p.asked%2 == 1 {
+			p.skipped = append(p.skipped, q.ID)
+			p.slash("skip")
 			return
 		}
 	}
@@ -363,6 +401,11 @@ func (p *participant) answer(m *fakeMessage, q flows.Question) {
 		p.say("2027-01-15")
 	default:
 		text := fmt.Sprintf("%s says: about %s, <this> & that", p.user, q.ID)
+		if words := commandWords(); p.words < len(words) && !p.buttons {
+			// Typed in the DM, a command word is an answer like any other.
+			text = words[p.words]
+			p.words++
+		}
 		p.given[q.ID] = text
 		p.say(text)
 	}
@@ -400,7 +443,7 @@ func (p *participant) exported() {
 		t.Fatal(err)
 	}
 	for _, r := range rs {
-		if r.Status != "completed" {
+		if r.Status != "completed" || len(r.Answers) != len(p.given) {
 			continue
 		}
 		match := true
@@ -502,3 +545,72 @@ var (
 	_ Store        = (*storage.Store)(nil)
 	_ Conversation = (*storage.Runner)(nil)
 )
+
+func TestEndToEndRefusedAndReplayed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded store")
+	}
+	w := newWorld(t)
+	p := &participant{t: t, w: w, user: "UR1", via: overHTTP{}, c: w.cons["draft-questions"], given: map[string]string{}}
+	p.slash("")
+	if btn, ok := buttonByLabel(p.last(), p.c.Title.In("", p.c.Language)); ok {
+		p.press(p.last(), btn.Value, nil)
+	}
+	p.say("Yes, I agree")
+	if q := questionOf(p.last()); q != "role" {
+		t.Fatalf("got question %q, want role", q)
+	}
+	before := len(w.f.posted(p.dm()))
+
+	// Refused: nothing stored, nothing answered.
+	body := jsonBody(t, w.f.dmEvent("Ev-refused", p.user, "Peer mentor"))
+	for _, tt := range []struct {
+		name   string
+		secret string
+		at     time.Time
+	}{
+		{"bad signature", "not-the-secret", time.Now()},
+		{"stale timestamp", testSecret, time.Now().Add(-6 * time.Minute)},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, w.http.URL+"/slack/events", bytes.NewReader(body))
+		for k, v := range sign(tt.secret, tt.at, body) {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: got status %d, want 401", tt.name, resp.StatusCode)
+		}
+	}
+	if pending, _ := w.store.InboxPending(w.ctx, Channel, 10); len(pending) != 0 {
+		t.Errorf("got %d inbox items after refused requests, want 0", len(pending))
+	}
+
+	// Replayed: the same event id, signed afresh, three times; answered
+	// 200 each time, one answer and one next question.
+	replay := jsonBody(t, w.f.dmEvent("Ev-replayed", p.user, "Peer mentor"))
+	for i := range 3 {
+		var extra http.Header
+		if i > 0 {
+			extra = http.Header{"X-Slack-Retry-Num": {strconv.Itoa(i)}, "X-Slack-Retry-Reason": {"http_timeout"}}
+		}
+		if rec := slackRequest(t, w.bot.EventsHandler(), "/slack/events", replay, testSecret, time.Now(), extra); rec.Code != http.StatusOK {
+			t.Fatalf("delivery %d: got status %d, want 200", i, rec.Code)
+		}
+		if i == 0 {
+			waitFor(t, "the next question", func() bool { return len(w.f.posted(p.dm())) > before && w.settled() })
+		}
+	}
+	// The replays were dropped at the inbox: nothing is left to process.
+	waitFor(t, "the bot idle", w.settled)
+	after := w.f.posted(p.dm())
+	if got := len(after) - before; got != 1 {
+		t.Errorf("got %d new messages after a replayed answer, want 1 (the next question)", got)
+	}
+	if q := questionOf(after[len(after)-1]); q != "q1_clarity" {
+		t.Errorf("got question %q after answering role, want q1_clarity", q)
+	}
+}

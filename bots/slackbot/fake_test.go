@@ -94,12 +94,9 @@ type fakeMessage struct {
 }
 
 type fakeBlock struct {
-	Type    string `json:"type"`
-	BlockID string `json:"block_id"`
-	Text    *struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
-	} `json:"text"`
+	Type     string        `json:"type"`
+	BlockID  string        `json:"block_id"`
+	Text     *fakeText     `json:"text"`
 	Elements []fakeElement `json:"elements"`
 }
 

@@ -162,6 +162,7 @@ func (b *Bot) handle(ctx context.Context, r flows.Received, u update) error {
 		}
 	}
 	for _, in := range u.inputs {
+		b.giveWay(ctx)
 		if err := b.conv.Handle(ctx, in); err != nil {
 			return fmt.Errorf("handling %s: %w", in.ID, err)
 		}
@@ -174,6 +175,30 @@ func (b *Bot) handle(ctx context.Context, r flows.Received, u update) error {
 	b.attempts.Unlock()
 	wake(b.wakeOutbox)
 	return nil
+}
+
+// maxGiveWay bounds how long processing and sending wait for updates being
+// stored, so that a steady stream of them cannot starve either.
+const maxGiveWay = 250 * time.Millisecond
+
+// giveWay waits while updates are being stored: Slack waits for their
+// acknowledgement (3 seconds at most), a participant's reply can wait a few
+// milliseconds, and on the embedded store the writes queue behind each
+// other.
+func (b *Bot) giveWay(ctx context.Context) {
+	if b.receiving.Load() == 0 {
+		return
+	}
+	deadline := time.Now().Add(maxGiveWay)
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for b.receiving.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // shard spreads keys over n shards.

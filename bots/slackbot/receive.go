@@ -28,6 +28,8 @@ func (b *Bot) accept(ctx context.Context, kind string, body []byte) error {
 	if err != nil || !keep {
 		return err
 	}
+	b.receiving.Add(1)
+	defer b.receiving.Add(-1)
 	payload, err := json.Marshal(record{Kind: kind, Body: body})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errBadPayload, err)

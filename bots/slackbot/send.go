@@ -197,12 +197,15 @@ func (b *Bot) deliver(ctx context.Context, m flows.Outgoing) {
 		return
 	}
 
+	b.giveWay(ctx)
 	if err := b.store.Sending(ctx, m.ID, b.cfg.Owner, b.now()); err != nil {
 		// Lost the claim (or the store is gone): whoever holds it now sends.
 		b.log.Warn("outbox: not sending", "id", m.ID, "err", err)
 		return
 	}
-	ref, left, err := b.post(ctx, channel, ts, m.Reply)
+	// Once marked sending, the request runs to its end (HTTPTimeout) even
+	// if ctx ends: cut short, a post that went through would be unknown.
+	ref, left, err := b.post(mctx, channel, ts, m.Reply)
 	b.outcome(mctx, m, ref, left, err)
 }
 

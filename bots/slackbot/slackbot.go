@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -62,7 +63,6 @@ type Config struct {
 	AppToken      string // xapp-...: Socket Mode runs when set
 	SigningSecret string // HTTP mode: requests to EventsHandler are verified with it
 	APIURL        string // Web API base URL including its path; default https://slack.com/api/
-	Command       string // the registered slash command; default /consult (used in replies only)
 
 	ChannelRate    float64 // messages per second to one channel; default 1
 	ChannelBurst   int     // default 3
@@ -112,6 +112,7 @@ type Bot struct {
 
 	wakeInbox  chan struct{}
 	wakeOutbox chan struct{}
+	receiving  atomic.Int64 // updates being stored now: processing and sending give way
 	attempts   struct {
 		sync.Mutex
 		m map[string]int // inbox id -> failed processing attempts in this process
@@ -131,9 +132,6 @@ func New(cfg Config, conv Conversation, store Store) (*Bot, error) {
 	}
 	if !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
-	}
-	if cfg.Command == "" {
-		cfg.Command = "/consult"
 	}
 	if cfg.ChannelRate <= 0 {
 		cfg.ChannelRate = 1

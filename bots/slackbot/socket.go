@@ -15,7 +15,7 @@ import (
 // socketWorkers is how many envelopes are stored and acknowledged at once:
 // a burst of presses from many people is acknowledged in the time of a few
 // inbox writes, not of all of them in a row.
-const socketWorkers = 16
+const socketWorkers = 64
 
 // runSocketMode receives over Socket Mode until ctx ends. The client
 // reconnects by itself when Slack sends a disconnect frame (a refresh, a

@@ -459,6 +459,16 @@ func (f *fakeTG) readParams(r *http.Request) (map[string]param, error) {
 			params[k] = param{raw: string(v), json: true}
 		}
 	case "multipart/form-data":
+		// go-telegram/bot sends a method without parameters (getMe) as an
+		// empty body: no parts, not even the closing boundary.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		if len(body) == 0 {
+			return params, nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := r.ParseMultipartForm(10 << 20); err != nil {
 			return nil, fmt.Errorf("multipart body: %w", err)
 		}
@@ -622,7 +632,7 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		writeOK(w, true)
 	case "getUpdates":
-		f.getUpdates(w, r, params)
+		call.Status = f.getUpdates(w, r, params)
 	case "sendMessage":
 		m := &fakeMsg{Chat: chat, Text: params["text"].str(), At: now}
 		if p, ok := params["reply_markup"]; ok {
@@ -709,7 +719,11 @@ func (f *fakeTG) overLimit(chat int64, now time.Time) bool {
 			n++
 		}
 		if n >= f.botPerSec {
-			why = fmt.Sprintf("%d messages within a second from the bot", n+1)
+			var gaps []string
+			for i := len(f.sendTimes) - n; i < len(f.sendTimes); i++ {
+				gaps = append(gaps, f.sendTimes[i].Sub(f.sendTimes[max(i-1, 0)]).Round(time.Millisecond).String())
+			}
+			why = fmt.Sprintf("%d messages within a second from the bot (gaps %s, then %s)", n+1, strings.Join(gaps, " "), now.Sub(f.sendTimes[len(f.sendTimes)-1]).Round(time.Millisecond))
 		}
 	}
 	times := f.chatTimes[chat]
@@ -814,7 +828,8 @@ func (f *fakeTG) messageJSON(m *fakeMsg) map[string]any {
 	return out
 }
 
-func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[string]param) {
+// getUpdates answers a long poll; it returns the HTTP status it answered.
+func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[string]param) int {
 	offset, _ := strconv.ParseInt(params["offset"].str(), 10, 64)
 	limit, _ := strconv.Atoi(params["limit"].str())
 	if limit <= 0 || limit > 100 {
@@ -831,12 +846,12 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 		if gen != f.pollGen {
 			f.mu.Unlock()
 			writeErr(w, http.StatusConflict, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running", 0)
-			return
+			return http.StatusConflict
 		}
 		if f.webhook.url != "" {
 			f.mu.Unlock()
 			writeErr(w, http.StatusConflict, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", 0)
-			return
+			return http.StatusConflict
 		}
 		// An offset confirms every update before it.
 		for len(f.updateIDs) > 0 && offset > 0 && f.updateIDs[0] < offset {
@@ -855,7 +870,7 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 				out = []json.RawMessage{}
 			}
 			writeOK(w, out)
-			return
+			return http.StatusOK
 		}
 		t := time.NewTimer(time.Until(deadline))
 		select {
@@ -863,7 +878,7 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			return 0
 		}
 		t.Stop()
 	}

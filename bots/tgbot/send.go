@@ -58,11 +58,31 @@ func (b *Bot) sendLoop(ctx context.Context) error {
 			queues[chat] = q[1:]
 			mu.Unlock()
 
-			b.deliver(ctx, chat, m, slots)
+			gone := b.deliver(ctx, chat, m, slots)
 
 			mu.Lock()
 			inflight--
+			var dropped []flows.Outgoing
+			if gone {
+				// The person blocked the bot: what is queued for them here
+				// goes no further (the store failed what was still pending).
+				rest := queues[chat][:0]
+				for _, o := range queues[chat] {
+					if o.Participant == m.Participant {
+						dropped = append(dropped, o)
+						inflight--
+					} else {
+						rest = append(rest, o)
+					}
+				}
+				queues[chat] = rest
+			}
 			mu.Unlock()
+			for _, o := range dropped {
+				mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+				b.mark(mctx, "a failure", o.ID, b.store.Failed(mctx, o.ID, "unreachable: the person blocked the bot", b.now()))
+				cancel()
+			}
 			wake(done)
 		}
 	}
@@ -169,8 +189,9 @@ func (b *Bot) mark(ctx context.Context, what, id string, err error) {
 	}
 }
 
-// deliver sends one claimed message and records what came of it.
-func (b *Bot) deliver(ctx context.Context, chat int64, m flows.Outgoing, slots chan struct{}) {
+// deliver sends one claimed message and records what came of it. It
+// reports whether the person turned out to be unreachable.
+func (b *Bot) deliver(ctx context.Context, chat int64, m flows.Outgoing, slots chan struct{}) bool {
 	// Marks are written even when ctx ends meanwhile: a request that left
 	// must be recorded, and one that did not goes back for the next sender.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
@@ -180,7 +201,7 @@ func (b *Bot) deliver(ctx context.Context, chat int64, m flows.Outgoing, slots c
 	}
 	if ctx.Err() != nil {
 		retry(0)
-		return
+		return false
 	}
 	edit := m.EditRef != ""
 	msgID := 0
@@ -188,30 +209,30 @@ func (b *Bot) deliver(ctx context.Context, chat int64, m flows.Outgoing, slots c
 		var err error
 		if _, msgID, err = splitRef(m.EditRef); err != nil {
 			b.mark(mctx, "a failure", m.ID, b.store.Failed(mctx, m.ID, err.Error(), b.now()))
-			return
+			return false
 		}
 	}
 	rd, err := render(b.sig, chat, m.Reply, edit)
 	if err != nil {
 		b.log.Error("outbox: a reply cannot be shown on Telegram", "id", m.ID, "err", err)
 		b.mark(mctx, "a failure", m.ID, b.store.Failed(mctx, m.ID, err.Error(), b.now()))
-		return
+		return false
 	}
 
 	now := time.Now()
 	if until := b.pace.pausedUntil(chat, now); !until.IsZero() {
 		retry(until.Sub(now))
-		return
+		return false
 	}
 	if !sleep(ctx, b.pace.readyIn(chat, now)) {
 		retry(0)
-		return
+		return false
 	}
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
 		retry(0)
-		return
+		return false
 	}
 	released := false
 	release := func() {
@@ -224,19 +245,19 @@ func (b *Bot) deliver(ctx context.Context, chat int64, m flows.Outgoing, slots c
 	if err := b.store.Sending(ctx, m.ID, b.cfg.Owner, b.now()); err != nil {
 		// Lost the claim (or the store is gone): whoever holds it now sends.
 		b.log.Warn("outbox: not sending", "id", m.ID, "err", err)
-		return
+		return false
 	}
 	if err := b.pace.depart(ctx, chat); err != nil {
 		retry(0) // the request never left
-		return
+		return false
 	}
 	release()
 	if until := b.pace.pausedUntil(chat, time.Now()); !until.IsZero() {
 		retry(time.Until(until))
-		return
+		return false
 	}
 	ref, sent, left, err := b.post(ctx, chat, msgID, rd, edit)
-	b.outcome(mctx, m, chat, ref, len(rd.parts), sent, left, err)
+	return b.outcome(mctx, m, chat, ref, len(rd.parts), sent, left, err)
 }
 
 // call makes one API request and reports whether it left: written whole to
@@ -339,8 +360,8 @@ func blocked(err error) bool {
 
 // outcome records what came of a message: sent; to retry (a 429, or a
 // failure before the request left); unknown (the request left and no answer
-// came: never resent); failed; or the person unreachable.
-func (b *Bot) outcome(ctx context.Context, m flows.Outgoing, chat int64, ref string, parts, sent int, left bool, err error) {
+// came: never resent); failed; or the person unreachable, which it reports.
+func (b *Bot) outcome(ctx context.Context, m flows.Outgoing, chat int64, ref string, parts, sent int, left bool, err error) (unreachable bool) {
 	now := b.now()
 	var (
 		tooMany *bot.TooManyRequestsError
@@ -364,6 +385,7 @@ func (b *Bot) outcome(ctx context.Context, m flows.Outgoing, chat int64, ref str
 		what, merr = "a retry", b.store.Retry(ctx, m.ID, now.Add(wait))
 	case blocked(err) && m.Participant != "" && !isGroup(chat):
 		b.log.Info("participant unreachable", "participant", m.Participant, "err", err)
+		unreachable = true
 		if merr = b.store.Unreachable(ctx, m.Participant, now); merr == nil {
 			what, merr = "a failure", b.store.Failed(ctx, m.ID, "unreachable: "+err.Error(), now)
 		} else {
@@ -391,4 +413,5 @@ func (b *Bot) outcome(ctx context.Context, m flows.Outgoing, chat int64, ref str
 		what, merr = "an unknown outcome", b.store.Unknown(ctx, m.ID, err.Error(), now)
 	}
 	b.mark(ctx, what, m.ID, merr)
+	return unreachable
 }

@@ -199,7 +199,12 @@ func New(cfg Config, conv Conversation, store Store) (*Bot, error) {
 		cfg.MaxBody = 1 << 20
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout}
+		// Every request goes to one host: keep a connection per sender, so
+		// that no request waits on a fresh connection (which would also
+		// bunch the requests after it).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = cfg.Senders + 8
+		cfg.HTTPClient = &http.Client{Timeout: cfg.HTTPTimeout, Transport: tr}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

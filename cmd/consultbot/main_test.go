@@ -29,9 +29,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// command returns an exec.Cmd that runs consultbot with args in the
+// testCommand returns an exec.Cmd that runs consultbot with args in the
 // repository root (so examples/ is found), with only the given environment.
-func command(t *testing.T, ctx context.Context, env []string, args ...string) *exec.Cmd {
+func testCommand(t *testing.T, ctx context.Context, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^$", "--"}, args...)...)
 	cmd.Dir = "../.."
@@ -43,7 +43,7 @@ func command(t *testing.T, ctx context.Context, env []string, args ...string) *e
 // standard output and error.
 func consultbot(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := command(t, t.Context(), env, args...)
+	cmd := testCommand(t, t.Context(), env, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
