@@ -45,11 +45,11 @@ func (s *Store) InboxPut(ctx context.Context, r flows.Received) (dup bool, err e
 	if err != nil {
 		return false, fmt.Errorf("storage: inbox %s: %w", r.ID, err)
 	}
-	n, err := s.c(colInboxSeen).CountDocuments(ctx, byID(r.ID))
+	seen, err := s.exists(ctx, colInboxSeen, r.ID)
 	if err != nil {
 		return false, fmt.Errorf("storage: inbox %s: %w", r.ID, err)
 	}
-	if n > 0 {
+	if seen {
 		if _, err := s.c(colInbox).DeleteOne(ctx, byID(r.ID)); err != nil {
 			return true, fmt.Errorf("storage: inbox %s: %w", r.ID, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,5 +90,24 @@ func TestSecondProcessRefused(t *testing.T) {
 	code, out = runChild(t, dir)
 	if code != 0 || !strings.Contains(out, "invites=2") {
 		t.Fatalf("second process after Close: got exit %d (%s), want 0 and invites=2", code, out)
+	}
+}
+
+func TestLongDataDirListensOnLoopback(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("a-long-directory-name-", 5))
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: dir})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close(ctx)
+	if !strings.HasPrefix(s.embedded.uri, "mongodb://127.0.0.1:") {
+		t.Errorf("uri: got %q, want loopback TCP for a socket path over %d bytes", s.embedded.uri, maxSocketPath)
+	}
+	if _, err := s.CreateInvites(ctx, "c", 1, t0); err != nil {
+		t.Errorf("using the store: %v", err)
+	}
+	if !s.Embedded() || s.DataDir() != dir {
+		t.Errorf("Embedded, DataDir: got %v, %q, want true, %q", s.Embedded(), s.DataDir(), dir)
 	}
 }

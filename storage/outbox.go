@@ -17,7 +17,7 @@ import (
 // Outbox statuses. The hot collection (outbox) holds pending, claimed and
 // sending items; sent, failed and unknown ones move to outbox_sent.
 const (
-	OutHeld    = "held" // being enqueued: not yet claimable
+	outHeld    = "held" // being enqueued: not yet claimable (internal)
 	OutPending = "pending"
 	OutClaimed = "claimed"
 	OutSending = "sending"
@@ -64,7 +64,7 @@ func (s *Store) Enqueue(ctx context.Context, msgs ...flows.Outgoing) error {
 		if m.ID == "" {
 			return fmt.Errorf("storage: enqueue: a message needs an id")
 		}
-		d := s.newOutDoc(m, OutHeld, now)
+		d := s.newOutDoc(m, outHeld, now)
 		d.Hold = hold
 		docs = append(docs, d)
 	}
@@ -144,11 +144,11 @@ func (s *Store) doneIDs(ctx context.Context, ids []string) (map[string]bool, err
 	done := map[string]bool{}
 	if s.embedded != nil {
 		for _, id := range ids {
-			n, err := s.c(colOutboxSent).CountDocuments(ctx, byID(id))
+			ok, err := s.exists(ctx, colOutboxSent, id)
 			if err != nil {
 				return nil, fmt.Errorf("storage: enqueue %s: %w", id, err)
 			}
-			done[id] = n > 0
+			done[id] = ok
 		}
 		return done, nil
 	}
@@ -280,11 +280,11 @@ func (s *Store) moveOut(ctx context.Context, id, status, ref, reason string, now
 	err := s.c(colOutbox).FindOne(ctx, byID(id)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Moved out already (a retried call)?
-		n, cerr := s.c(colOutboxSent).CountDocuments(ctx, byID(id))
+		out, cerr := s.exists(ctx, colOutboxSent, id)
 		if cerr != nil {
 			return fmt.Errorf("storage: outbox %s: %w", id, cerr)
 		}
-		if n > 0 {
+		if out {
 			if overwrite {
 				_, err := s.c(colOutboxSent).UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: bson.D{
 					{Key: "status", Value: status}, {Key: "ref", Value: ref}, {Key: "done", Value: now.UTC()}}}})
@@ -426,7 +426,7 @@ func (s *Store) OutboxCounts(ctx context.Context, channel string) (map[string]in
 		return nil, fmt.Errorf("storage: counting the %s outbox: %w", channel, err)
 	}
 	for _, d := range docs {
-		if d.Status != OutHeld {
+		if d.Status != outHeld {
 			counts[d.Status]++
 		}
 	}

@@ -159,7 +159,7 @@ func (r *Runner) route(ctx context.Context, t *turn) error {
 		if in.Choice == dataSwitchYes && target != "" {
 			return r.join(ctx, t, target, true)
 		}
-		if t.p.Active == "" {
+		if t.p.Active == "" || r.cons[t.p.Active] == nil {
 			return r.startAny(ctx, t)
 		}
 		t.extra = append(t.extra, flows.Reply{Text: msgCarryOn})
@@ -179,7 +179,8 @@ func (r *Runner) route(ctx context.Context, t *turn) error {
 			return err
 		}
 		return r.join(ctx, t, cid, false)
-	case t.p.Active == "":
+	case t.p.Active == "" || r.cons[t.p.Active] == nil:
+		// No consultation yet, or the one they were in is no longer loaded.
 		return r.startAny(ctx, t)
 	case in.Command == flows.CmdStart:
 		doc, ok, err := r.s.loadSession(ctx, sessionID(t.p.ID, t.p.Active))
@@ -345,9 +346,6 @@ func (r *Runner) step(ctx context.Context, t *turn, cid string, reask bool) erro
 		return r.say(ctx, t, flows.Reply{Text: msgGone})
 	}
 	sid := sessionID(t.p.ID, cid)
-	if err := r.flushExtra(ctx, t, sid); err != nil {
-		return err
-	}
 	st := &attempts{answers: map[string]bool{}, responses: map[string]bool{}}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		doc, exists, err := r.s.loadSession(ctx, sid)
@@ -355,7 +353,13 @@ func (r *Runner) step(ctx context.Context, t *turn, cid string, reask bool) erro
 			return err
 		}
 		if exists && slices.Contains(doc.Applied, t.in.ID) {
+			// Handled before: what routing said this time (it may differ,
+			// having seen the effects of the first time) is not sent.
+			t.extra = nil
 			return r.replay(ctx, doc, t.in.ID)
+		}
+		if err := r.flushExtra(ctx, t, sid); err != nil {
+			return err
 		}
 		if !exists {
 			doc = sessionDoc{
@@ -528,7 +532,7 @@ func (r *Runner) replay(ctx context.Context, doc sessionDoc, inputID string) err
 		hold := randomHex(8)
 		docs := make([]outDoc, len(ap.Out))
 		for i, o := range ap.Out {
-			docs[i] = r.s.newOutDoc(o, OutHeld, o.Created)
+			docs[i] = r.s.newOutDoc(o, outHeld, o.Created)
 			docs[i].Hold = hold
 			docs[i].Anonymous = doc.Anonymous
 		}

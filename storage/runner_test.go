@@ -2,8 +2,10 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -681,5 +683,109 @@ func TestRestartKeepsEverything(t *testing.T) {
 	rs, _ := s.Responses(ctx, "draft")
 	if len(rs) != 1 || rs[0].Status != ResponseCompleted || len(rs[0].Answers) != 3 {
 		t.Errorf("responses after restart: got %+v", rs)
+	}
+}
+
+func TestCloseSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		pulse := *only(loadTestConsultations(t), "pulse")[0]
+		pulse.ClosesAt = t0.Add(24 * time.Hour)
+		h := newHarness(t, s, []*flows.Consultation{&pulse, only(loadTestConsultations(t), "draft")[0]})
+		id, stopper, named := "console:left-halfway", "console:stopped", "console:named"
+		h.send(id, flows.Input{Command: flows.CmdStart, Arg: "pulse"})
+		h.send(id, flows.Input{Text: "yes"})
+		h.send(id, flows.Input{Text: "1"})
+		h.send(id, flows.Input{Text: "Fewer meetings at night"})
+		response := h.session(id, "pulse").Response
+		h.send(stopper, flows.Input{Command: flows.CmdStart, Arg: "pulse"})
+		h.send(stopper, flows.Input{Text: "yes"})
+		h.send(stopper, flows.Input{Text: "4"})
+		h.send(stopper, flows.Input{Command: flows.CmdStop})
+		h.send(named, flows.Input{Command: flows.CmdStart, Arg: "draft"})
+		h.send(named, flows.Input{Text: "yes"})
+
+		views, err := s.Views(ctx, "pulse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(views) != 1 || views[0].Identity != id || views[0].To != id || views[0].Channel != "console" || views[0].Answers != nil {
+			t.Errorf("Views(pulse): got %+v, want the unfinished anonymous session, without answers", views)
+		}
+		v, err := s.View(ctx, "draft", named)
+		if err != nil || v.Status != flows.StatusActive || v.Identity != named {
+			t.Errorf("View(draft, %s): got %+v, %v", named, v, err)
+		}
+		if _, err := s.View(ctx, "pulse", named); !errors.Is(err, ErrNotFound) {
+			t.Errorf("View of no session: got %v, want ErrNotFound", err)
+		}
+
+		n, err := s.CloseSessions(ctx, "pulse", pulse.ClosesAt)
+		if err != nil || n != 2 {
+			t.Fatalf("CloseSessions: got %d, %v, want 2 (one closed and sealed, one stopped and sealed)", n, err)
+		}
+		doc := h.session(id, "pulse")
+		if doc.Response != "" || doc.State.Answers != nil || doc.State.Status != flows.StatusClosed {
+			t.Errorf("closed session: got %+v", doc)
+		}
+		if doc := h.session(stopper, "pulse"); doc.Response != "" || doc.State.Status != flows.StatusStopped {
+			t.Errorf("stopped session after the close: got %+v, want it sealed, still stopped", doc)
+		}
+		p, _ := s.Participant(ctx, id)
+		for col, docs := range dump(t, s) {
+			for _, js := range docs {
+				if (strings.Contains(js, p.ID) || strings.Contains(js, id)) && (strings.Contains(js, response) || strings.Contains(js, "Fewer meetings")) {
+					t.Errorf("%s still links the person to the answers: %s", col, js)
+				}
+			}
+		}
+		rs, _ := s.Responses(ctx, "pulse")
+		if len(rs) != 2 {
+			t.Errorf("responses after closing: got %+v, want 2", rs)
+		}
+		if n, _ := s.CloseSessions(ctx, "pulse", pulse.ClosesAt); n != 0 {
+			t.Errorf("CloseSessions again: got %d, want 0", n)
+		}
+		if views, _ := s.Views(ctx, "pulse"); len(views) != 0 {
+			t.Errorf("Views after closing: got %+v, want none", views)
+		}
+	})
+}
+
+func TestEmbeddedLooksUpIDsByIndex(t *testing.T) {
+	s := openShared(t, Config{})
+	ctx := context.Background()
+	if err := s.Enqueue(ctx, msg("m1")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(s.embedded.dir, "sqlite", s.db.Name()+".sqlite")
+	db, err := sql.Open("sqlite", "file:"+file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, col := range collections() {
+		var table string
+		if err := db.QueryRow(`SELECT table_name FROM "_ferretdb_collections" WHERE name = ?`, col).Scan(&table); err != nil {
+			t.Fatalf("table of %s: %v", col, err)
+		}
+		// The statement FerretDB runs to update a document by _id.
+		rows, err := db.Query(fmt.Sprintf(`EXPLAIN QUERY PLAN UPDATE %q SET _ferretdb_sjson = ? WHERE _ferretdb_sjson->'$._id' = ?`, table), "{}", `"x"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(plan, "; "), "USING INDEX") {
+			t.Errorf("%s: update by _id plan %q, want it to use an index", col, plan)
+		}
 	}
 }

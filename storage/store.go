@@ -338,6 +338,20 @@ func (s *Store) Schema(ctx context.Context) (int, error) {
 // answers from an index rather than by scanning the table.
 func byID(id string) bson.D { return bson.D{{Key: "_id", Value: id}} }
 
+// exists reports whether collection holds a document with _id id. (A find:
+// the driver's CountDocuments is an aggregation, which FerretDB does not
+// answer from an index.)
+func (s *Store) exists(ctx context.Context, collection, id string) (bool, error) {
+	err := s.c(collection).FindOne(ctx, byID(id), options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // notFound turns the driver's "no documents" into ErrNotFound.
 func notFound(err error, what string) error {
 	if errors.Is(err, mongo.ErrNoDocuments) {

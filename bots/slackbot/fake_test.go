@@ -193,8 +193,6 @@ type fakeSlack struct {
 	dms      map[string]string // user -> DM channel
 	ts       int
 	inject   map[string][]func(w http.ResponseWriter) bool // per method: answer the next call instead
-	hold     map[string]chan struct{}                      // per method: block calls until closed
-	delay    time.Duration                                 // every Web API call takes this long
 
 	// Socket Mode
 	pingEvery time.Duration
@@ -238,7 +236,6 @@ func newFakeSlack(t testing.TB) *fakeSlack {
 		byRef:     map[string]*fakeMessage{},
 		dms:       map[string]string{},
 		inject:    map[string][]func(http.ResponseWriter) bool{},
-		hold:      map[string]chan struct{}{},
 		acks:      map[string][]fakeAck{},
 		pingEvery: 20 * time.Millisecond,
 	}
@@ -257,13 +254,6 @@ func (f *fakeSlack) close() {
 	f.mu.Lock()
 	if f.cur != nil {
 		f.cur.ws.Close()
-	}
-	for _, c := range f.hold {
-		select {
-		case <-c:
-		default:
-			close(c)
-		}
 	}
 	f.mu.Unlock()
 	f.srv.CloseClientConnections()
@@ -358,20 +348,12 @@ func (f *fakeSlack) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 	f.mu.Lock()
 	f.calls[method]++
-	hold := f.hold[method]
-	delay := f.delay
 	var injected func(http.ResponseWriter) bool
 	if q := f.inject[method]; len(q) > 0 {
 		injected = q[0]
 		f.inject[method] = q[1:]
 	}
 	f.mu.Unlock()
-	if hold != nil {
-		<-hold
-	}
-	if delay > 0 {
-		time.Sleep(delay) // the fake's own latency, not a test waiting
-	}
 	if injected != nil && injected(w) {
 		return
 	}
@@ -786,16 +768,6 @@ func (f *fakeSlack) ackCount(envelope string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.acks[envelope])
-}
-
-func (f *fakeSlack) ackLatencies() []time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []time.Duration
-	for _, as := range f.acks {
-		out = append(out, as[0].Latency)
-	}
-	return out
 }
 
 func (f *fakeSlack) unackedCount() int {

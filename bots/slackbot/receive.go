@@ -176,6 +176,11 @@ func (b *Bot) serveCommands(w http.ResponseWriter, r *http.Request, body []byte)
 		http.Error(w, "unreadable payload", http.StatusBadRequest)
 		return
 	}
+	if form.Get("ssl_check") == "1" {
+		// Slack checking the certificate of the command URL: nothing to do.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	c := command{
 		TeamID:      form.Get("team_id"),
 		UserID:      form.Get("user_id"),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -583,6 +582,3 @@ func TestRatesRespected(t *testing.T) {
 		t.Errorf("got %d rate-limit violations, want 0", v)
 	}
 }
-
-// Keep io imported for helpers used by later test files.
-var _ = io.Discard

@@ -247,16 +247,18 @@ func (b *Bot) deliver(ctx context.Context, chat int64, m flows.Outgoing, slots c
 		b.log.Warn("outbox: not sending", "id", m.ID, "err", err)
 		return false
 	}
-	if err := b.pace.depart(ctx, chat); err != nil {
+	answered, err := b.pace.depart(ctx, chat)
+	if err != nil {
 		retry(0) // the request never left
 		return false
 	}
 	release()
 	if until := b.pace.pausedUntil(chat, time.Now()); !until.IsZero() {
+		answered()
 		retry(time.Until(until))
 		return false
 	}
-	ref, sent, left, err := b.post(ctx, chat, msgID, rd, edit)
+	ref, sent, left, err := b.post(ctx, chat, msgID, rd, edit, answered)
 	return b.outcome(mctx, m, chat, ref, len(rd.parts), sent, left, err)
 }
 
@@ -282,11 +284,14 @@ func notModified(err error) bool {
 }
 
 // post sends a rendered reply: an edit of message msgID when edit, else one
-// message per part (the keyboard on the last). It returns the reference of
-// the message that carries the keyboard, how many parts went, and whether
-// the failing request, if any, left.
-func (b *Bot) post(ctx context.Context, chat int64, msgID int, rd rendered, edit bool) (ref string, sent int, left bool, err error) {
+// message per part (the keyboard on the last). The first request has left
+// the pacer already (answered tells it the answer came); later parts go
+// through it. It returns the reference of the message that carries the
+// keyboard, how many parts went, and whether the failing request, if any,
+// left.
+func (b *Bot) post(ctx context.Context, chat int64, msgID int, rd rendered, edit bool, answered func()) (ref string, sent int, left bool, err error) {
 	if edit {
+		defer answered()
 		if len(rd.parts) == 0 {
 			_, left, err = call(ctx, func(ctx context.Context) (*models.Message, error) {
 				return b.api.EditMessageReplyMarkup(ctx, &bot.EditMessageReplyMarkupParams{ChatID: chat, MessageID: msgID, ReplyMarkup: rd.markup})
@@ -308,12 +313,12 @@ func (b *Bot) post(ctx context.Context, chat int64, msgID int, rd rendered, edit
 	}
 	tries := 0
 	for i := 0; i < len(rd.parts); {
-		if i > 0 {
+		if answered == nil {
 			// Later parts are messages too: they wait their turn.
 			if !sleep(ctx, b.pace.readyIn(chat, time.Now())) {
 				return ref, sent, false, ctx.Err()
 			}
-			if err := b.pace.depart(ctx, chat); err != nil {
+			if answered, err = b.pace.depart(ctx, chat); err != nil {
 				return ref, sent, false, err
 			}
 		}
@@ -322,6 +327,8 @@ func (b *Bot) post(ctx context.Context, chat int64, msgID int, rd rendered, edit
 			p.ReplyMarkup = rd.markup
 		}
 		msg, l, err := call(ctx, func(ctx context.Context) (*models.Message, error) { return b.api.SendMessage(ctx, p) })
+		answered()
+		answered = nil
 		var tooMany *bot.TooManyRequestsError
 		if i > 0 && errors.As(err, &tooMany) && tries < partTries {
 			// The first parts are out: wait here rather than send them again.

@@ -101,7 +101,12 @@ func withStore(ctx context.Context, cfg config, std streams, fn func(admin) erro
 	if err := saveConsultations(ctx, st, consultations); err != nil {
 		return err
 	}
-	return fn(&localAdmin{st: st, consultations: byID(consultations), invite: inviteExtras(cfg), now: time.Now})
+	logger := quietLogger(std.err)
+	ch, err := newChannels(cfg, storage.NewRunner(st, consultations, storage.RunnerOptions{Logger: logger}), st, logger)
+	if err != nil {
+		return err
+	}
+	return fn(&localAdmin{st: st, consultations: byID(consultations), invite: ch.invite, now: time.Now})
 }
 
 // adminFile is where a running instance says how to reach its admin socket.

@@ -72,11 +72,15 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, std 
 	}
 
 	runner := storage.NewRunner(st, consultations, storage.RunnerOptions{Logger: logger})
-	local := &localAdmin{st: st, consultations: byID(consultations), invite: inviteExtras(cfg), now: time.Now}
+	ch, err := newChannels(cfg, runner, st, logger)
+	if err != nil {
+		return err
+	}
+	local := &localAdmin{st: st, consultations: byID(consultations), invite: ch.invite, now: time.Now}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var tasks taskGroup
+	tasks := taskGroup{cancel: cancel}
 	if st.Embedded() {
 		tasks.Go(func() error { return serveAdmin(ctx, cfg.DataDir, local, logger) })
 	}
@@ -87,6 +91,7 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, std 
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "ok\n")
 		})
+		ch.mount(mux)
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			if terminal {
@@ -96,12 +101,18 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, std 
 				return fmt.Errorf("CONSULTBOT_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 			}
 		} else {
+			logger.Info("listening", "addr", ln.Addr().String())
 			tasks.Go(func() error { return serveHTTP(ctx, ln, mux) })
 		}
 	}
 
 	if !terminal {
-		return errors.New("Telegram and Slack are not wired in yet")
+		for _, run := range ch.runs {
+			tasks.Go(func() error { return run(ctx) })
+		}
+		logger.Info("consultbot running", "consultations", idList(consultations), "channels", ch.names)
+		<-ctx.Done()
+		return tasks.Wait()
 	}
 
 	start := ""
@@ -191,14 +202,6 @@ func quietLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-// inviteExtras returns what an invite does beyond making codes on the
-// configured channels: Telegram deep links.
-func inviteExtras(cfg config) func(ctx context.Context, req inviteRequest, codes []string) (inviteResult, error) {
-	return func(ctx context.Context, req inviteRequest, codes []string) (inviteResult, error) {
-		return inviteResult{Codes: codes}, nil
-	}
-}
-
 // recoverLoop turns messages whose send was cut off mid-request into
 // "unknown" ones, now and then.
 func recoverLoop(ctx context.Context, st *storage.Store, logger *slog.Logger) error {
@@ -232,11 +235,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 	return nil
 }
 
-// taskGroup runs functions in goroutines and collects the first error.
+// taskGroup runs functions in goroutines, collects their errors, and
+// cancels the others when one fails.
 type taskGroup struct {
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	errs []error
+	cancel func()
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
 }
 
 func (g *taskGroup) Go(f func() error) {
@@ -247,6 +252,9 @@ func (g *taskGroup) Go(f func() error) {
 			g.mu.Lock()
 			g.errs = append(g.errs, err)
 			g.mu.Unlock()
+			if g.cancel != nil {
+				g.cancel()
+			}
 		}
 	}()
 }
