@@ -52,6 +52,7 @@ type Config struct {
 	Start    string // argument of the first start command (an invite code), if any
 	Language string
 	Now      func() time.Time // default time.Now
+	Poll     time.Duration    // how often to look for messages that arrive unasked (reminders); default 1s
 }
 
 // Console runs one participant's conversation in the terminal.
@@ -75,6 +76,9 @@ func New(cfg Config, conv Conversation, store Store) *Console {
 	}
 	if cfg.Identity == "" {
 		cfg.Identity = "console:local"
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
 	}
 	return &Console{cfg: cfg, conv: conv, store: store, owner: "console-" + randomID(), run: randomID()}
 }
@@ -116,11 +120,18 @@ func (c *Console) Run(ctx context.Context) error {
 		readErr <- sc.Err()
 	}()
 
+	poll := time.NewTicker(c.cfg.Poll)
+	defer poll.Stop()
 	read := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-poll.C:
+			// Reminders and other messages queued while the participant is away.
+			if err := c.drain(ctx); err != nil {
+				return err
+			}
 		case err := <-readErr:
 			if err != nil {
 				return fmt.Errorf("console: reading input: %w", err)

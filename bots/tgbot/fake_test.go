@@ -378,7 +378,7 @@ type fakeTG struct {
 	pollGen         int           // getUpdates calls: a newer one ends an older
 	chats           map[int64][]*fakeMsg
 	nextMsg         int
-	calls           []fakeCall
+	calls           []*fakeCall
 	problems        []string
 	limitViolations int
 	blocked         map[int64]bool
@@ -563,19 +563,24 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 	for k, p := range params {
 		flat[k] = p.str()
 	}
-	call := fakeCall{Method: method, Chat: chat, At: now, Params: flat, Status: http.StatusOK}
-	defer func() {
+	// The call is logged before it is answered: a test that sees the
+	// answer's effect sees the call.
+	call := &fakeCall{Method: method, Chat: chat, At: now, Params: flat, Status: http.StatusOK}
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+	status := func(code int) {
 		f.mu.Lock()
-		f.calls = append(f.calls, call)
+		call.Status = code
 		f.mu.Unlock()
-	}()
+	}
 
 	f.mu.Lock()
 	rule, failing := f.takeFail(method, chat)
 	f.mu.Unlock()
 	if failing {
 		if rule.cut {
-			call.Status = -1
+			status(-1)
 			hj, ok := w.(http.Hijacker)
 			if !ok {
 				f.problem("cannot cut the connection")
@@ -587,7 +592,7 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		}
-		call.Status = rule.code
+		status(rule.code)
 		writeErr(w, rule.code, rule.desc, rule.retryAfter)
 		return
 	}
@@ -597,12 +602,12 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 		over := !blocked && f.overLimit(chat, now)
 		f.mu.Unlock()
 		if blocked {
-			call.Status = http.StatusForbidden
+			status(http.StatusForbidden)
 			writeErr(w, http.StatusForbidden, "Forbidden: bot was blocked by the user", 0)
 			return
 		}
 		if over {
-			call.Status = http.StatusTooManyRequests
+			status(http.StatusTooManyRequests)
 			writeErr(w, http.StatusTooManyRequests, "Too Many Requests: retry after 1", 1)
 			return
 		}
@@ -632,7 +637,7 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		writeOK(w, true)
 	case "getUpdates":
-		call.Status = f.getUpdates(w, r, params)
+		f.getUpdates(w, r, params, status)
 	case "sendMessage":
 		m := &fakeMsg{Chat: chat, Text: params["text"].str(), At: now}
 		if p, ok := params["reply_markup"]; ok {
@@ -651,7 +656,7 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 		m := f.find(chat, id)
 		if m == nil {
 			f.mu.Unlock()
-			call.Status = http.StatusBadRequest
+			status(http.StatusBadRequest)
 			writeErr(w, http.StatusBadRequest, "Bad Request: message to edit not found", 0)
 			return
 		}
@@ -664,7 +669,7 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if text == m.Text && slices.EqualFunc(buttons, m.Buttons, slices.Equal) {
 			f.mu.Unlock()
-			call.Status = http.StatusBadRequest
+			status(http.StatusBadRequest)
 			writeErr(w, http.StatusBadRequest, "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message", 0)
 			return
 		}
@@ -828,8 +833,8 @@ func (f *fakeTG) messageJSON(m *fakeMsg) map[string]any {
 	return out
 }
 
-// getUpdates answers a long poll; it returns the HTTP status it answered.
-func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[string]param) int {
+// getUpdates answers a long poll, telling status how.
+func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[string]param, status func(int)) {
 	offset, _ := strconv.ParseInt(params["offset"].str(), 10, 64)
 	limit, _ := strconv.Atoi(params["limit"].str())
 	if limit <= 0 || limit > 100 {
@@ -845,13 +850,15 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 		f.mu.Lock()
 		if gen != f.pollGen {
 			f.mu.Unlock()
+			status(http.StatusConflict)
 			writeErr(w, http.StatusConflict, "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running", 0)
-			return http.StatusConflict
+			return
 		}
 		if f.webhook.url != "" {
 			f.mu.Unlock()
+			status(http.StatusConflict)
 			writeErr(w, http.StatusConflict, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first", 0)
-			return http.StatusConflict
+			return
 		}
 		// An offset confirms every update before it.
 		for len(f.updateIDs) > 0 && offset > 0 && f.updateIDs[0] < offset {
@@ -870,7 +877,7 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 				out = []json.RawMessage{}
 			}
 			writeOK(w, out)
-			return http.StatusOK
+			return
 		}
 		t := time.NewTimer(time.Until(deadline))
 		select {
@@ -878,7 +885,8 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return 0
+			status(0)
+			return
 		}
 		t.Stop()
 	}
@@ -1037,7 +1045,7 @@ func (f *fakeTG) callsOf(method string) []fakeCall {
 	var out []fakeCall
 	for _, c := range f.calls {
 		if c.Method == method {
-			out = append(out, c)
+			out = append(out, *c)
 		}
 	}
 	return out
