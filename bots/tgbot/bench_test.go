@@ -121,10 +121,13 @@ func waitForLong(t testing.TB, what string, limit time.Duration, cond func() boo
 type timedStore struct {
 	*storage.Store
 	nanos atomic.Int64
+	puts  atomic.Int64 // of which in InboxPut
 }
 
 func (s *timedStore) InboxPut(ctx context.Context, r flows.Received) (bool, error) {
-	defer s.time(time.Now())
+	t0 := time.Now()
+	defer s.time(t0)
+	defer func() { s.puts.Add(int64(time.Since(t0))) }()
 	return s.Store.InboxPut(ctx, r)
 }
 
@@ -212,6 +215,7 @@ func BenchmarkUpdates50(b *testing.B) {
 		}
 		waitForLong(b, "everyone at the first question", 5*time.Minute, func() bool { return conv.handled(ids) })
 		ts.nanos.Store(0)
+		ts.puts.Store(0)
 		conv.nanos.Store(0)
 
 		b.StartTimer()
@@ -229,6 +233,7 @@ func BenchmarkUpdates50(b *testing.B) {
 		n := float64(len(ids))
 		b.ReportMetric(n/elapsed.Seconds(), "updates/s")
 		b.ReportMetric(float64(ts.nanos.Load())/n/1e6, "inbox-ms/update")
+		b.ReportMetric(float64(ts.puts.Load())/n/1e6, "put-ms/update")
 		b.ReportMetric(float64(conv.nanos.Load())/n/1e6, "runner-ms/update")
 
 		rs, err := st.Responses(ctx, "draft-questions")

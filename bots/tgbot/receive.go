@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-telegram/bot"
@@ -163,26 +164,107 @@ func (b *Bot) pollLoop(ctx context.Context) error {
 			wait = b.pollFailed(ctx, err)
 			continue
 		}
-		for _, raw := range raws {
-			id, err := updateID(raw)
-			if err != nil {
-				// Telegram sent something without an id: nothing can
-				// refer to it, so confirm it and go on.
-				b.log.Error("update without an id dropped", "err", err)
-				continue
-			}
-			if err := b.put(ctx, id, raw); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				// Not stored: not confirmed. Telegram sends it again.
-				b.log.Warn("could not store an update; will ask again", "update", id, "err", err)
-				wait = time.Second
-				break
-			}
-			offset = max(offset, id+1)
+		next, err := b.putBatch(ctx, raws)
+		if ctx.Err() != nil {
+			return nil
 		}
+		if err != nil {
+			// Not stored: not confirmed. Telegram sends it again.
+			b.log.Warn("could not store an update; will ask again", "err", err)
+			wait = time.Second
+		}
+		offset = max(offset, next)
 	}
+}
+
+// putWorkers is how many updates of a batch are stored at once.
+const putWorkers = 8
+
+// putBatch stores a batch of updates and returns the offset that confirms
+// what it stored: past the whole batch, or up to the first update it could
+// not store. Different people's updates are stored side by side, one
+// person's in order, so the inbox never holds a person's update without
+// the ones before it.
+func (b *Bot) putBatch(ctx context.Context, raws []json.RawMessage) (next int64, err error) {
+	type item struct {
+		id  int64
+		raw json.RawMessage
+		at  time.Time
+	}
+	var keys []string
+	groups := map[string][]item{}
+	for _, raw := range raws {
+		id, err := updateID(raw)
+		if err != nil {
+			// Telegram sent something without an id: nothing can refer to
+			// it, so confirm it and go on.
+			b.log.Error("update without an id dropped", "err", err)
+			continue
+		}
+		next = max(next, id+1)
+		k := senderOf(raw)
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], item{id, raw, b.receivedAt()})
+	}
+	var (
+		mu     sync.Mutex
+		failed = int64(-1)
+		first  error
+		wg     sync.WaitGroup
+		sem    = make(chan struct{}, putWorkers)
+	)
+	for _, k := range keys {
+		wg.Go(func() {
+			for _, it := range groups[k] {
+				sem <- struct{}{}
+				err := b.put(ctx, it.id, it.raw, it.at)
+				<-sem
+				if err != nil {
+					mu.Lock()
+					if failed < 0 || it.id < failed {
+						failed, first = it.id, fmt.Errorf("update %d: %w", it.id, err)
+					}
+					mu.Unlock()
+					return // the person's later updates wait for this one
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if failed >= 0 {
+		return failed, first
+	}
+	return next, nil
+}
+
+// senderOf names who sent a raw update, for keeping one person's updates
+// in order; "" when it does not say.
+func senderOf(raw []byte) string {
+	var u struct {
+		Message *struct {
+			From *struct{ ID int64 } `json:"from"`
+		} `json:"message"`
+		CallbackQuery *struct {
+			From struct{ ID int64 } `json:"from"`
+		} `json:"callback_query"`
+		MyChatMember *struct {
+			From struct{ ID int64 } `json:"from"`
+		} `json:"my_chat_member"`
+	}
+	if json.Unmarshal(raw, &u) != nil {
+		return ""
+	}
+	switch {
+	case u.Message != nil && u.Message.From != nil:
+		return identity(u.Message.From.ID)
+	case u.CallbackQuery != nil:
+		return identity(u.CallbackQuery.From.ID)
+	case u.MyChatMember != nil:
+		return identity(u.MyChatMember.From.ID)
+	}
+	return ""
 }
 
 // pollFailed logs a failed getUpdates and returns how long to wait.
@@ -287,10 +369,10 @@ func (b *Bot) redact(err error) error {
 	return err
 }
 
-// put stores an update in the inbox. An update stored before is not stored
-// again (and is not an error).
-func (b *Bot) put(ctx context.Context, id int64, raw []byte) error {
-	dup, err := b.store.InboxPut(ctx, flows.Received{ID: inboxID(id), Channel: Channel, Payload: raw, At: b.receivedAt()})
+// put stores an update in the inbox, stamped at (see receivedAt). An update
+// stored before is not stored again (and is not an error).
+func (b *Bot) put(ctx context.Context, id int64, raw []byte, at time.Time) error {
+	dup, err := b.store.InboxPut(ctx, flows.Received{ID: inboxID(id), Channel: Channel, Payload: raw, At: at})
 	if err != nil {
 		return err
 	}
@@ -357,7 +439,7 @@ func (b *Bot) WebhookHandler() http.Handler {
 			http.Error(w, "not an update", http.StatusBadRequest)
 			return
 		}
-		if err := b.put(r.Context(), id, body); err != nil {
+		if err := b.put(r.Context(), id, body, b.receivedAt()); err != nil {
 			b.log.Warn("could not store a webhook update; Telegram will send it again", "update", id, "err", err)
 			http.Error(w, "try again later", http.StatusServiceUnavailable)
 			return

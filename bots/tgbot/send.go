@@ -311,6 +311,10 @@ func (b *Bot) post(ctx context.Context, chat int64, msgID int, rd rendered, edit
 		}
 		return chatRef(chat, msgID), 1, true, nil
 	}
+	if len(rd.parts) == 0 {
+		answered()
+		return "", 0, false, fmt.Errorf("%w: nothing to send", errRender)
+	}
 	tries := 0
 	for i := 0; i < len(rd.parts); {
 		if answered == nil {
@@ -379,6 +383,8 @@ func (b *Bot) outcome(ctx context.Context, m flows.Outgoing, chat int64, ref str
 	switch {
 	case err == nil:
 		what, merr = "sent", b.store.Sent(ctx, m.ID, ref, now)
+	case errors.Is(err, errRender):
+		what, merr = "a failure", b.store.Failed(ctx, m.ID, err.Error(), now)
 	case sent > 0:
 		// Part of a long message is out and the rest is not: sending it
 		// again would repeat the first parts. Unknown makes the question be
