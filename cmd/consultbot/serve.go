@@ -91,6 +91,11 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, std 
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "ok\n")
 		})
+		names := ch.names
+		if terminal {
+			names = []string{console.Channel}
+		}
+		mux.Handle("GET /metrics", metricsHandler(st, names))
 		ch.mount(mux)
 		ln, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
