@@ -165,7 +165,14 @@ func (r *Runner) route(ctx context.Context, t *turn) error {
 		t.extra = append(t.extra, flows.Reply{Text: msgCarryOn})
 		return r.step(ctx, t, t.p.Active, true)
 	case strings.HasPrefix(in.Choice, dataJoin):
-		return r.join(ctx, t, strings.TrimPrefix(in.Choice, dataJoin), false)
+		// Only open consultations are offered as buttons: a button naming
+		// another (forged, or from a list made before a file changed) is
+		// not a way in without an invite.
+		cid := strings.TrimPrefix(in.Choice, dataJoin)
+		if c, ok := r.cons[cid]; !ok || (!c.Open && cid != t.p.Active) {
+			return r.say(ctx, t, flows.Reply{Text: msgGone})
+		}
+		return r.join(ctx, t, cid, false)
 	case in.Command == flows.CmdStart && strings.TrimSpace(in.Arg) != "":
 		arg := strings.TrimSpace(in.Arg)
 		if c, ok := r.cons[arg]; ok && c.Open {

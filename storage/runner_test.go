@@ -106,6 +106,14 @@ func TestRunnerStartRouting(t *testing.T) {
 		if !slices.Equal(data, []string{"j:draft", "j:pulse"}) {
 			t.Fatalf("offered: got %v, want [j:draft j:pulse]", data)
 		}
+		// A join button naming the invitation-only panel (forged, or from an
+		// old list) does not let anyone in.
+		if got := texts(h.send("console:c", flows.Input{Choice: "j:panel"})); !strings.Contains(got, msgGone) {
+			t.Errorf("pressing a forged j:panel: got %q, want %q", got, msgGone)
+		}
+		if p, err := s.Participant(ctx, "console:c"); err == nil && p.Active != "" {
+			t.Errorf("after a forged join button: got active %q, want none", p.Active)
+		}
 		if got := texts(h.send("console:b", flows.Input{Choice: "j:pulse"})); !strings.Contains(got, "Your answers are anonymous.") {
 			t.Errorf("pressing j:pulse: got %q, want pulse's consent", got)
 		}
