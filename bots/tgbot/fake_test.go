@@ -339,7 +339,29 @@ type fakeCall struct {
 	Chat   int64
 	At     time.Time
 	Params map[string]string
-	Status int
+	Status int // statusHeld: held open until the client went away
+	Seq    int // orders calls and pushed updates
+	MsgID  int // sendMessage: the id of the message it made, if any
+}
+
+// statusHeld is the Status of a call held open without an answer (see hold).
+const statusHeld = -2
+
+// fakePush is an update the fake made for a participant (not a redelivery).
+type fakePush struct {
+	Seq  int
+	ID   int64
+	From int64
+}
+
+// hold keeps one matching request open and unanswered until the client goes
+// away, as when the bot's process is killed mid-request.
+type hold struct {
+	method  string
+	chat    int64 // 0: any
+	update  int64 // getUpdates: held when its offset would confirm this update
+	deliver bool  // sendMessage: the message reaches the chat although no answer comes back
+	arrived chan struct{}
 }
 
 // failRule makes the fake answer one matching request with an error.
@@ -389,6 +411,10 @@ type fakeTG struct {
 	sendTimes       []time.Time
 	chatTimes       map[int64][]time.Time
 	nextQuery       int
+	seq             int           // last Seq given to a call or a push
+	pushes          []fakePush    // updates made, in order
+	holds           []*hold       // armed, not yet triggered
+	deliveries      map[int64]int // update id -> times getUpdates returned it
 }
 
 // newFake starts a fake Bot API server; it closes when the test ends.
@@ -408,6 +434,7 @@ func newFake(t testing.TB) *fakeTG {
 		blocked:    map[int64]bool{},
 		answered:   map[string]string{},
 		chatTimes:  map[int64][]time.Time{},
+		deliveries: map[int64]int{},
 	}
 	f.groupPerMin = 20
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
@@ -567,12 +594,19 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 	// answer's effect sees the call.
 	call := &fakeCall{Method: method, Chat: chat, At: now, Params: flat, Status: http.StatusOK}
 	f.mu.Lock()
+	f.seq++
+	call.Seq = f.seq
 	f.calls = append(f.calls, call)
+	h := f.takeHold(method, chat, params)
 	f.mu.Unlock()
 	status := func(code int) {
 		f.mu.Lock()
 		call.Status = code
 		f.mu.Unlock()
+	}
+	if h != nil {
+		f.holdOpen(r, h, call, params)
+		return
 	}
 
 	f.mu.Lock()
@@ -646,6 +680,7 @@ func (f *fakeTG) serve(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.nextMsg++
 		m.ID = f.nextMsg
+		call.MsgID = m.ID
 		f.chats[chat] = append(f.chats[chat], m)
 		out := f.messageJSON(m)
 		f.mu.Unlock()
@@ -782,6 +817,91 @@ func (f *fakeTG) failNext(rule failRule) {
 	f.fails = append(f.fails, rule)
 }
 
+// holdNext holds the next request of method (to chat, unless 0) open
+// without an answer until the client goes away. With deliver, a held
+// sendMessage reaches the chat all the same: Telegram did its work, the
+// answer was lost.
+func (f *fakeTG) holdNext(method string, chat int64, deliver bool) *hold {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := &hold{method: method, chat: chat, deliver: deliver, arrived: make(chan struct{})}
+	f.holds = append(f.holds, h)
+	return h
+}
+
+// holdNextConfirm holds open the getUpdates call that would confirm the
+// next update pushed: Telegram keeps that update and delivers it again.
+func (f *fakeTG) holdNextConfirm() *hold {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := &hold{method: "getUpdates", update: f.nextUpdate + 1, arrived: make(chan struct{})}
+	f.holds = append(f.holds, h)
+	return h
+}
+
+// takeHold returns and removes the first hold a request matches; f.mu
+// must be held.
+func (f *fakeTG) takeHold(method string, chat int64, params map[string]param) *hold {
+	for i, h := range f.holds {
+		if h.method != method || (h.chat != 0 && h.chat != chat) {
+			continue
+		}
+		if h.update != 0 {
+			offset, _ := strconv.ParseInt(params["offset"].str(), 10, 64)
+			if offset <= h.update {
+				continue
+			}
+		}
+		f.holds = slices.Delete(f.holds, i, i+1)
+		return h
+	}
+	return nil
+}
+
+// holdOpen answers nothing until the client goes away; then a held
+// sendMessage that delivers reaches the chat.
+func (f *fakeTG) holdOpen(r *http.Request, h *hold, call *fakeCall, params map[string]param) {
+	f.mu.Lock()
+	call.Status = statusHeld
+	f.mu.Unlock()
+	close(h.arrived)
+	<-r.Context().Done()
+	if !h.deliver || h.method != "sendMessage" {
+		return
+	}
+	m := &fakeMsg{Chat: call.Chat, Text: params["text"].str(), At: time.Now()}
+	if p, ok := params["reply_markup"]; ok {
+		m.Buttons = keyboardOf(p.str())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.blocked[m.Chat] || f.overLimit(m.Chat, m.At) {
+		return
+	}
+	f.nextMsg++
+	m.ID = f.nextMsg
+	call.MsgID = m.ID
+	f.chats[m.Chat] = append(f.chats[m.Chat], m)
+}
+
+// wait waits until the held request has arrived, failing the test after a
+// deadline.
+func (h *hold) wait(t testing.TB) {
+	t.Helper()
+	select {
+	case <-h.arrived:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for a %s request to hold", h.method)
+	}
+}
+
+// delivered is how many times getUpdates returned update id.
+func (f *fakeTG) delivered(id int64) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deliveries[id]
+}
+
 // block makes every message to chat fail with 403, as when the person
 // blocked the bot.
 func (f *fakeTG) block(chat int64) {
@@ -871,6 +991,11 @@ func (f *fakeTG) getUpdates(w http.ResponseWriter, r *http.Request, params map[s
 			}
 		}
 		wait := f.newUpdate
+		for _, raw := range out {
+			if id, err := updateID(raw); err == nil {
+				f.deliveries[id]++
+			}
+		}
 		f.mu.Unlock()
 		if len(out) > 0 || !time.Now().Before(deadline) {
 			if out == nil {
@@ -905,11 +1030,26 @@ func (f *fakeTG) push(u map[string]any) int64 {
 	}
 	f.updates = append(f.updates, raw)
 	f.updateIDs = append(f.updateIDs, id)
+	f.seq++
+	f.pushes = append(f.pushes, fakePush{Seq: f.seq, ID: id, From: fromOf(u)})
 	close(f.newUpdate)
 	f.newUpdate = make(chan struct{})
 	f.mu.Unlock()
 	f.checkUpdate(raw)
 	return id
+}
+
+// fromOf is the user an update the fake made comes from; 0 when none.
+func fromOf(u map[string]any) int64 {
+	for _, kind := range []string{"message", "callback_query"} {
+		if m, ok := u[kind].(map[string]any); ok {
+			if from, ok := m["from"].(map[string]any); ok {
+				id, _ := from["id"].(int64)
+				return id
+			}
+		}
+	}
+	return 0
 }
 
 // redeliver queues an update again as it was, as Telegram does when it was

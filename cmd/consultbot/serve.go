@@ -67,8 +67,10 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, std 
 	if err := saveConsultations(ctx, st, consultations); err != nil {
 		return err
 	}
-	if _, err := st.Recover(ctx, time.Now()); err != nil {
+	if n, err := st.Restarted(ctx, time.Now()); err != nil {
 		return err
+	} else if n > 0 {
+		logger.Warn("messages cut off mid-send by the last stop: delivery unknown, not resent; the participant's next message brings the question back", "count", n)
 	}
 
 	runner := storage.NewRunner(st, consultations, storage.RunnerOptions{Logger: logger})
