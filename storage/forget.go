@@ -19,6 +19,7 @@ type Forgotten struct {
 	Sessions    int
 	Answers     int
 	Outbox      int // messages to or about them, queued or kept as sent
+	Jobs        int // reminders planned for them, pending or done
 	// Untraceable counts finished sessions of anonymous consultations: their
 	// answers carry no link to the person, so they stay, unattributable.
 	Untraceable int
@@ -26,8 +27,9 @@ type Forgotten struct {
 
 // Forget deletes everything stored about a participant, given by
 // pseudonymous id ("p_...") or channel identity ("tg:123"): answers,
-// response records, sessions, queued and sent messages, identity links and
-// the participant. ErrNotFound when nobody matches.
+// response records, sessions, queued and sent messages, reminders planned
+// and daily reminder counts, identity links and the participant.
+// ErrNotFound when nobody matches.
 func (s *Store) Forget(ctx context.Context, who string, now time.Time) (Forgotten, error) {
 	p, err := s.findParticipant(ctx, who)
 	if err != nil {
@@ -82,6 +84,10 @@ func (s *Store) Forget(ctx context.Context, who string, now time.Time) (Forgotte
 			return f, fmt.Errorf("storage: forgetting messages: %w", err)
 		}
 		f.Outbox += int(res.DeletedCount)
+	}
+
+	if f.Jobs, err = s.forgetJobs(ctx, p.ID); err != nil {
+		return f, err
 	}
 
 	res, err := s.c(colIdentities).DeleteMany(ctx, bson.D{{Key: "$or", Value: bson.A{

@@ -17,6 +17,7 @@ func collections() []string {
 	return []string{
 		colMeta, colParticipants, colIdentities, colConsultations, colSessions, colAnswers,
 		colResponses, colInvites, colInbox, colInboxSeen, colOutbox, colOutboxSent, colLeases,
+		colJobs, colJobsDone, colJobCaps,
 	}
 }
 

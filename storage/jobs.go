@@ -25,9 +25,9 @@ const (
 	colJobCaps  = "job_caps"
 )
 
-// capsKept is how long a day's cap document is kept: long enough for any
-// time zone's day to be over.
-const capsKept = 3 * 24 * time.Hour
+// capsKept is how long a day's cap document is kept after the day (in
+// UTC): long enough for that day to be over in every time zone.
+const capsKept = 2 * 24 * time.Hour
 
 func jobIndexes() []index {
 	return []index{
@@ -39,7 +39,7 @@ func jobIndexes() []index {
 		{colJobsDone, bson.D{{Key: "recipient", Value: 1}}},
 		{colJobsDone, bson.D{{Key: "finished", Value: 1}}},
 		{colJobCaps, bson.D{{Key: "recipient", Value: 1}}},
-		{colJobCaps, bson.D{{Key: "created", Value: 1}}},
+		{colJobCaps, bson.D{{Key: "day", Value: 1}}},
 	}
 }
 
@@ -69,9 +69,10 @@ func (s *Store) Jobs() *Jobs { return &Jobs{s: s} }
 // jobDoc is a jobs or jobs_done document.
 type jobDoc struct {
 	scheduler.Job `bson:",inline"`
-	Hold          string `bson:"hold,omitempty"`   // being inserted: not claimable (MongoDB only)
-	Claim         string `bson:"claim,omitempty"`  // the token of the claim that took it (MongoDB only)
-	Pruned        bool   `bson:"pruned,omitempty"` // jobs_done: text dropped after the retention period
+	Hold          string    `bson:"hold,omitempty"`    // being inserted: not claimable (MongoDB only)
+	HeldAt        time.Time `bson:"held_at,omitempty"` // when the hold was taken
+	Claim         string    `bson:"claim,omitempty"`   // the token of the claim that took it (MongoDB only)
+	Pruned        bool      `bson:"pruned,omitempty"`  // jobs_done: text dropped after the retention period
 }
 
 // sentinel is an error of this package that is also the scheduler's.
@@ -191,10 +192,10 @@ func (j *Jobs) insertEmbedded(ctx context.Context, hot, done []jobDoc) error {
 // before deleting from jobs: one of the two sees the other, so an
 // occurrence is never stored twice.
 func (j *Jobs) insertShared(ctx context.Context, hot, done []jobDoc) error {
-	hold := randomHex(8)
+	hold, now := randomHex(8), ms(j.s.now())
 	docs := make([]jobDoc, 0, len(hot)+len(done))
 	for _, d := range append(hot, done...) {
-		d.Hold = hold
+		d.Hold, d.HeldAt = hold, now
 		docs = append(docs, d)
 	}
 	inserted, err := insertIgnoringDuplicates(ctx, j.s.c(colJobs), docs)
@@ -218,7 +219,7 @@ func (j *Jobs) insertShared(ctx context.Context, hot, done []jobDoc) error {
 		case there[d.ID]:
 			dropped = append(dropped, d.ID)
 		case final(d.State):
-			d.Hold = ""
+			d.Hold, d.HeldAt = "", time.Time{}
 			fields, err := withoutID(d)
 			if err != nil {
 				return fmt.Errorf("storage: insert job %s: %w", d.ID, err)
@@ -241,7 +242,7 @@ func (j *Jobs) insertShared(ctx context.Context, hot, done []jobDoc) error {
 	if len(release) > 0 {
 		_, err := j.s.c(colJobs).UpdateMany(ctx,
 			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: release}}}, {Key: "hold", Value: hold}},
-			bson.D{{Key: "$unset", Value: bson.D{{Key: "hold", Value: ""}}}})
+			bson.D{{Key: "$unset", Value: bson.D{{Key: "hold", Value: ""}, {Key: "held_at", Value: ""}}}})
 		if err != nil {
 			return fmt.Errorf("storage: insert jobs: %w", err)
 		}
@@ -550,50 +551,67 @@ func (j *Jobs) Release(ctx context.Context, id, owner string, sendAt time.Time) 
 }
 
 // Finish records the outcome of a job claimed by owner and moves it to
-// jobs_done; ErrConflict when owner no longer holds it. The outcome is
-// written in jobs first (no longer claimable), then the document is copied
-// to jobs_done and deleted from jobs; a crash between leaves it finished in
-// jobs, and the move is completed at the next start (embedded) or Prune.
+// jobs_done; ErrConflict when owner no longer holds it. On MongoDB the
+// outcome is written in jobs first, conditionally (no longer claimable),
+// then the document is copied to jobs_done and deleted from jobs; a crash
+// between leaves it finished in jobs, and Prune completes the move.
 func (j *Jobs) Finish(ctx context.Context, id, owner string, state scheduler.State, reason string, at time.Time) error {
 	if !final(state) {
 		return fmt.Errorf("storage: finishing job %s: %q is not an outcome", id, state)
 	}
 	if j.s.embedded != nil {
-		m := &j.s.jobs
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if err := j.load(ctx); err != nil {
-			return err
-		}
-		if err := j.held(ctx, id, owner); err != nil {
-			return err
-		}
+		return j.finishEmbedded(ctx, id, owner, state, reason, at)
 	}
+	set := bson.D{{Key: "state", Value: state}, {Key: "reason", Value: reason}, {Key: "finished", Value: ms(at)}}
 	var d jobDoc
 	err := j.s.c(colJobs).FindOneAndUpdate(ctx, j.heldBy(id, owner), bson.D{
-		{Key: "$set", Value: bson.D{{Key: "state", Value: state}, {Key: "reason", Value: reason}, {Key: "finished", Value: ms(at)}}},
+		{Key: "$set", Value: set},
 		{Key: "$unset", Value: bson.D{{Key: "lease_until", Value: ""}, {Key: "claim", Value: ""}}},
 	}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		if j.s.embedded != nil {
-			j.s.jobs.drop(id)
-		}
 		return j.missing(ctx, id, owner)
 	}
 	if err != nil {
 		return fmt.Errorf("storage: finishing job %s: %w", id, err)
 	}
-	if j.s.embedded != nil {
-		j.s.jobs.drop(id) // finished: never claimable again; its tally stands
-	}
-	return j.moveDone(ctx, d)
+	return j.moveDone(ctx, d, nil)
 }
 
-// moveDone copies a finished job to jobs_done and deletes it from jobs.
-func (j *Jobs) moveDone(ctx context.Context, d jobDoc) error {
-	d.Hold, d.Claim = "", ""
+// finishEmbedded: memory knows the job is held, so the outcome goes
+// straight into the copy in jobs_done, and the hot copy is deleted; two
+// writes. A crash between leaves it in both, and load drops the hot copy.
+func (j *Jobs) finishEmbedded(ctx context.Context, id, owner string, state scheduler.State, reason string, at time.Time) error {
+	m := &j.s.jobs
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := j.load(ctx); err != nil {
+		return err
+	}
+	if err := j.held(ctx, id, owner); err != nil {
+		return err
+	}
+	var d jobDoc
+	err := j.s.c(colJobs).FindOne(ctx, byID(id)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		m.drop(id)
+		return j.missing(ctx, id, owner)
+	}
+	if err != nil {
+		return fmt.Errorf("storage: finishing job %s: %w", id, err)
+	}
+	d.State, d.Reason, d.Finished, d.LeaseUntil = state, reason, ms(at), time.Time{}
+	return j.moveDone(ctx, d, func() { m.drop(id) })
+}
+
+// moveDone copies a finished job to jobs_done and deletes it from jobs;
+// copied, when set, runs once the copy is written.
+func (j *Jobs) moveDone(ctx context.Context, d jobDoc, copied func()) error {
+	d.Hold, d.HeldAt, d.Claim = "", time.Time{}, ""
 	if _, err := j.s.c(colJobsDone).ReplaceOne(ctx, byID(d.ID), d, options.Replace().SetUpsert(true)); err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("storage: moving job %s: %w", d.ID, err)
+	}
+	if copied != nil {
+		copied()
 	}
 	if _, err := j.s.c(colJobs).DeleteOne(ctx, byID(d.ID)); err != nil {
 		return fmt.Errorf("storage: moving job %s: %w", d.ID, err)
@@ -603,11 +621,10 @@ func (j *Jobs) moveDone(ctx context.Context, d jobDoc) error {
 
 // capDoc counts the reminders of one person on one local day.
 type capDoc struct {
-	ID        string    `bson:"_id"` // recipient|day
-	Recipient string    `bson:"recipient"`
-	Day       string    `bson:"day"`
-	IDs       []string  `bson:"ids"`
-	Created   time.Time `bson:"created"`
+	ID        string   `bson:"_id"` // recipient|day
+	Recipient string   `bson:"recipient"`
+	Day       string   `bson:"day"` // local date, YYYY-MM-DD
+	IDs       []string `bson:"ids"`
 }
 
 // Reserve counts reminder id against recipient's cap on day: true when it
@@ -617,7 +634,7 @@ type capDoc struct {
 // which means full. The embedded store decides from the document it reads.
 func (j *Jobs) Reserve(ctx context.Context, recipient, day, id string, limit int) (bool, error) {
 	key := recipient + "|" + day
-	onInsert := bson.D{{Key: "recipient", Value: recipient}, {Key: "day", Value: day}, {Key: "created", Value: ms(j.s.now())}}
+	onInsert := bson.D{{Key: "recipient", Value: recipient}, {Key: "day", Value: day}}
 	update := bson.D{{Key: "$addToSet", Value: bson.D{{Key: "ids", Value: id}}}, {Key: "$setOnInsert", Value: onInsert}}
 	if j.s.embedded != nil {
 		m := &j.s.jobs
@@ -640,29 +657,23 @@ func (j *Jobs) Reserve(ctx context.Context, recipient, day, id string, limit int
 		return true, nil
 	}
 	if limit < 1 {
-		limit = 0
+		return j.capHolds(ctx, key, id)
 	}
-	room := bson.D{{Key: "ids", Value: bson.D{{Key: "$size", Value: 0}}}}
-	if limit > 0 {
-		room = bson.D{{Key: fmt.Sprintf("ids.%d", limit-1), Value: bson.D{{Key: "$exists", Value: false}}}}
-	}
-	filter := bson.D{{Key: "_id", Value: key}, {Key: "$or", Value: bson.A{bson.D{{Key: "ids", Value: id}}, room}}}
-	if limit == 0 {
-		filter = bson.D{{Key: "_id", Value: key}, {Key: "ids", Value: id}}
-	}
-	_, err := j.s.c(colJobCaps).UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(limit > 0))
+	filter := bson.D{{Key: "_id", Value: key}, {Key: "$or", Value: bson.A{
+		bson.D{{Key: "ids", Value: id}},
+		bson.D{{Key: fmt.Sprintf("ids.%d", limit-1), Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}}
+	_, err := j.s.c(colJobCaps).UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil // the day's document is there, full
 	}
 	if err != nil {
 		return false, fmt.Errorf("storage: daily cap of %s: %w", recipient, err)
 	}
-	if limit == 0 {
-		return j.capHolds(ctx, key, id)
-	}
 	return true, nil
 }
 
+// capHolds reports whether the cap document key counts id.
 func (j *Jobs) capHolds(ctx context.Context, key, id string) (bool, error) {
 	var d capDoc
 	err := j.s.c(colJobCaps).FindOne(ctx, byID(key)).Decode(&d)
@@ -722,7 +733,7 @@ func (j *Jobs) List(ctx context.Context, consultation string) ([]scheduler.Job, 
 
 // Prune drops the text of jobs finished more than the retention period ago
 // (it may quote answers), forgets daily caps of days long past, and
-// completes moves to jobs_done that a crash cut short. The documents stay,
+// completes moves to jobs_done and inserts that a crash cut short. The documents stay,
 // so a pruned occurrence is still never planned again. It returns how many
 // documents it changed; run it now and then.
 func (j *Jobs) Prune(ctx context.Context, now time.Time) (int, error) {
@@ -734,18 +745,32 @@ func (j *Jobs) Prune(ctx context.Context, now time.Time) (int, error) {
 		return n, fmt.Errorf("storage: pruning jobs: %w", err)
 	}
 	n += int(res.ModifiedCount)
-	del, err := j.s.c(colJobCaps).DeleteMany(ctx, bson.D{{Key: "created", Value: bson.D{{Key: "$lt", Value: ms(now.Add(-capsKept))}}}})
+	before := now.UTC().Add(-capsKept).Format(time.DateOnly) // dates compare as strings
+	del, err := j.s.c(colJobCaps).DeleteMany(ctx, bson.D{{Key: "day", Value: bson.D{{Key: "$lt", Value: before}}}})
 	if err != nil {
 		return n, fmt.Errorf("storage: pruning daily caps: %w", err)
 	}
 	n += int(del.DeletedCount)
-	moved, err := j.sweep(ctx)
+	moved, err := j.sweep(ctx, now)
 	return n + moved, err
 }
 
-// sweep moves finished jobs left in jobs to jobs_done.
-func (j *Jobs) sweep(ctx context.Context) (int, error) {
-	cur, err := j.s.c(colJobs).Find(ctx, bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: finalStates()}}}})
+// staleHold is how old a hold must be for Prune to take it for the trace
+// of an Insert cut short (an Insert holds its jobs for two round trips).
+const staleHold = 10 * time.Minute
+
+// sweep completes what a crash cut short: finished jobs left in jobs move
+// to jobs_done, and (MongoDB) jobs an Insert held and never released are
+// dropped when done already, else released.
+func (j *Jobs) sweep(ctx context.Context, now time.Time) (int, error) {
+	if j.s.embedded != nil {
+		j.s.jobs.mu.Lock()
+		defer j.s.jobs.mu.Unlock()
+	}
+	cur, err := j.s.c(colJobs).Find(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: finalStates()}}}},
+		bson.D{{Key: "held_at", Value: bson.D{{Key: "$lt", Value: ms(now.Add(-staleHold))}}}},
+	}}})
 	if err != nil {
 		return 0, fmt.Errorf("storage: sweeping jobs: %w", err)
 	}
@@ -754,8 +779,24 @@ func (j *Jobs) sweep(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("storage: sweeping jobs: %w", err)
 	}
 	for i, d := range docs {
-		if err := j.moveDone(ctx, d); err != nil {
-			return i, err
+		if d.Hold == "" || final(d.State) {
+			if err := j.moveDone(ctx, d, nil); err != nil {
+				return i, err
+			}
+			continue
+		}
+		done, err := j.s.exists(ctx, colJobsDone, d.ID)
+		if err != nil {
+			return i, fmt.Errorf("storage: sweeping jobs: %w", err)
+		}
+		held := bson.D{{Key: "_id", Value: d.ID}, {Key: "hold", Value: d.Hold}}
+		if done {
+			_, err = j.s.c(colJobs).DeleteOne(ctx, held)
+		} else {
+			_, err = j.s.c(colJobs).UpdateOne(ctx, held, bson.D{{Key: "$unset", Value: bson.D{{Key: "hold", Value: ""}, {Key: "held_at", Value: ""}}}})
+		}
+		if err != nil {
+			return i, fmt.Errorf("storage: sweeping jobs: %w", err)
 		}
 	}
 	return len(docs), nil
@@ -784,37 +825,59 @@ func (s *Store) forgetJobs(ctx context.Context, id string) (int, error) {
 }
 
 // load reads the hot jobs and the tallies into memory, once (embedded
-// store; the caller holds the lock). Finished jobs a crash left in jobs are
-// moved to jobs_done on the way.
+// store; the caller holds the lock): one scan of each collection. Moves to
+// jobs_done that a crash cut short are completed on the way.
 func (j *Jobs) load(ctx context.Context) error {
 	m := &j.s.jobs
 	if m.loaded {
 		return nil
 	}
-	if _, err := j.sweep(ctx); err != nil {
-		return err
-	}
-	m.reset()
-	for _, col := range []string{colJobs, colJobsDone} {
-		fields := tallyFields()
-		if col == colJobs {
-			fields = append(fields, bson.E{Key: "state", Value: 1}, bson.E{Key: "send_at", Value: 1},
-				bson.E{Key: "owner", Value: 1}, bson.E{Key: "lease_until", Value: 1})
-		}
+	read := func(col string, fields bson.D) ([]scheduler.Job, error) {
 		cur, err := j.s.c(col).Find(ctx, bson.D{}, options.Find().SetProjection(fields))
 		if err != nil {
-			return fmt.Errorf("storage: reading jobs: %w", err)
+			return nil, fmt.Errorf("storage: reading jobs: %w", err)
 		}
 		var docs []scheduler.Job
 		if err := cur.All(ctx, &docs); err != nil {
-			return fmt.Errorf("storage: reading jobs: %w", err)
+			return nil, fmt.Errorf("storage: reading jobs: %w", err)
 		}
-		for _, d := range docs {
-			if col == colJobs {
-				m.add(d)
-			} else if _, hot := m.hot[d.ID]; hot {
-				continue // counted with the hot copy
+		return docs, nil
+	}
+	hot, err := read(colJobs, append(tallyFields(), bson.E{Key: "state", Value: 1}, bson.E{Key: "send_at", Value: 1},
+		bson.E{Key: "owner", Value: 1}, bson.E{Key: "lease_until", Value: 1}))
+	if err != nil {
+		return err
+	}
+	done, err := read(colJobsDone, tallyFields())
+	if err != nil {
+		return err
+	}
+	m.reset()
+	finished := make(map[string]bool, len(done))
+	for _, d := range done {
+		finished[d.ID] = true
+		m.count(d)
+	}
+	for _, d := range hot {
+		switch {
+		case finished[d.ID]:
+			// Finished, and the process stopped before deleting the hot copy.
+			if _, err := j.s.c(colJobs).DeleteOne(ctx, byID(d.ID)); err != nil {
+				return fmt.Errorf("storage: reading jobs: %w", err)
 			}
+		case final(d.State):
+			// Finished in place (by an older version, or on MongoDB before
+			// a move): move it now.
+			var full jobDoc
+			if err := j.s.c(colJobs).FindOne(ctx, byID(d.ID)).Decode(&full); err != nil {
+				return fmt.Errorf("storage: reading job %s: %w", d.ID, err)
+			}
+			if err := j.moveDone(ctx, full, nil); err != nil {
+				return err
+			}
+			m.count(d)
+		default:
+			m.add(d)
 			m.count(d)
 		}
 	}

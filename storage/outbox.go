@@ -93,7 +93,7 @@ func (s *Store) enqueueChecked(ctx context.Context, docs []outDoc, hold string) 
 	var release []string
 	for _, id := range inserted {
 		if done[id] {
-			if _, err := s.c(colOutbox).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "hold", Value: hold}}); err != nil {
+			if _, err := s.c(colOutbox).DeleteOne(ctx, s.held(id, hold)); err != nil {
 				return fmt.Errorf("storage: enqueue %s: %w", id, err)
 			}
 			continue
@@ -103,13 +103,34 @@ func (s *Store) enqueueChecked(ctx context.Context, docs []outDoc, hold string) 
 	if len(release) == 0 {
 		return nil
 	}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: OutPending}}}, {Key: "$unset", Value: bson.D{{Key: "hold", Value: ""}}}}
+	if s.Embedded() {
+		// One write by _id each: the embedded store finds a document by
+		// _id alone through an index, and scans the outbox for anything else.
+		for _, id := range release {
+			if _, err := s.c(colOutbox).UpdateOne(ctx, s.held(id, hold), update); err != nil {
+				return fmt.Errorf("storage: enqueue %s: %w", id, err)
+			}
+		}
+		return nil
+	}
 	_, err = s.c(colOutbox).UpdateMany(ctx,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: release}}}, {Key: "hold", Value: hold}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: OutPending}}}, {Key: "$unset", Value: bson.D{{Key: "hold", Value: ""}}}})
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: release}}}, {Key: "hold", Value: hold}}, update)
 	if err != nil {
 		return fmt.Errorf("storage: enqueue: %w", err)
 	}
 	return nil
+}
+
+// held is the filter of an item this enqueue inserted and holds. On the
+// embedded store it is _id alone, which its index serves: the item is ours
+// all the same, since the insert that made it was ours, one process writes
+// there, and nothing but this enqueue touches a held item.
+func (s *Store) held(id, hold string) bson.D {
+	if s.Embedded() {
+		return byID(id)
+	}
+	return bson.D{{Key: "_id", Value: id}, {Key: "hold", Value: hold}}
 }
 
 // insertOut inserts docs, ignoring those whose id is queued already, and

@@ -90,6 +90,7 @@ type Store struct {
 	locks keyLocks     // per participant identity and per session, in this process
 	cas   versionTable // embedded: session versions last written or seen
 	cache peopleCache  // embedded: participants by identity
+	jobs  jobMemory    // embedded: hot jobs and tallies (jobs.go)
 
 	seqMu   sync.Mutex
 	lastSeq int64 // outbox order: enqueue order in this process, wall clock across processes
@@ -213,7 +214,7 @@ type index struct {
 }
 
 func indexes() []index {
-	return []index{
+	return append([]index{
 		{colParticipants, bson.D{{Key: "identities", Value: 1}}},
 		{colConsultations, bson.D{{Key: "consultation", Value: 1}, {Key: "loaded", Value: 1}}},
 		{colSessions, bson.D{{Key: "participant", Value: 1}}},
@@ -228,7 +229,7 @@ func indexes() []index {
 		{colOutboxSent, bson.D{{Key: "at", Value: 1}}},
 		{colOutboxSent, bson.D{{Key: "participant", Value: 1}}},
 		{colOutboxSent, bson.D{{Key: "channel", Value: 1}, {Key: "status", Value: 1}}},
-	}
+	}, jobIndexes()...)
 }
 
 // schemaDoc records the schema version in the meta collection.

@@ -31,8 +31,11 @@ func cmdForget(ctx context.Context, args []string, getenv func(string) string, s
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(std.out, "Deleted participant %s: %d identities, %d sessions, %d answers, %d queued messages.\n",
-			f.Participant, f.Identities, f.Sessions, f.Answers, f.Outbox)
+		fmt.Fprintf(std.out, "Deleted participant %s: %d identities, %d sessions, %d answers, %d queued messages, %d reminders.\n",
+			f.Participant, f.Identities, f.Sessions, f.Answers, f.Outbox, f.Jobs)
+		if f.Untraceable > 0 {
+			fmt.Fprintf(std.out, "%d finished anonymous response(s) stay: they carry no link to the person, so they cannot be found to delete.\n", f.Untraceable)
+		}
 		return nil
 	})
 }

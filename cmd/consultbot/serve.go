@@ -87,6 +87,9 @@ func cmdRun(ctx context.Context, args []string, getenv func(string) string, std 
 		tasks.Go(func() error { return serveAdmin(ctx, cfg.DataDir, local, logger) })
 	}
 	tasks.Go(func() error { return recoverLoop(ctx, st, logger) })
+	sch := newScheduler(st, consultations, logger)
+	tasks.Go(func() error { return sch.Run(ctx) })
+	tasks.Go(func() error { return housekeeping(ctx, st, logger) })
 
 	if cfg.HTTPAddr != "" {
 		mux := http.NewServeMux()
