@@ -250,35 +250,6 @@ func (j *Jobs) insertShared(ctx context.Context, hot, done []jobDoc) error {
 	return nil
 }
 
-// insertIgnoringDuplicates inserts docs unordered and returns those
-// inserted: an _id stored already is no error.
-func insertIgnoringDuplicates(ctx context.Context, c *mongo.Collection, docs []jobDoc) ([]jobDoc, error) {
-	if len(docs) == 0 {
-		return nil, nil
-	}
-	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	dup := map[int]bool{}
-	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return nil, fmt.Errorf("storage: insert jobs: %w", err)
-		}
-		for _, we := range bwe.WriteErrors {
-			if !mongo.IsDuplicateKeyError(we) {
-				return nil, fmt.Errorf("storage: insert jobs: %w", err)
-			}
-			dup[we.Index] = true
-		}
-	}
-	out := make([]jobDoc, 0, len(docs))
-	for i, d := range docs {
-		if !dup[i] {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
 // idsIn returns which of ids collection holds.
 func (j *Jobs) idsIn(ctx context.Context, collection string, ids []string) (map[string]bool, error) {
 	cur, err := j.s.c(collection).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},

@@ -136,25 +136,13 @@ func (s *Store) held(id, hold string) bson.D {
 // insertOut inserts docs, ignoring those whose id is queued already, and
 // returns the ids it inserted.
 func (s *Store) insertOut(ctx context.Context, docs []outDoc) ([]string, error) {
-	_, err := s.c(colOutbox).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	dup := map[int]bool{}
+	inserted, err := insertIgnoringDuplicates(ctx, s.c(colOutbox), docs)
 	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return nil, fmt.Errorf("storage: enqueue: %w", err)
-		}
-		for _, we := range bwe.WriteErrors {
-			if !mongo.IsDuplicateKeyError(we) {
-				return nil, fmt.Errorf("storage: enqueue: %w", err)
-			}
-			dup[we.Index] = true
-		}
+		return nil, fmt.Errorf("storage: enqueue: %w", err)
 	}
-	ids := make([]string, 0, len(docs))
-	for i, d := range docs {
-		if !dup[i] {
-			ids = append(ids, d.ID)
-		}
+	ids := make([]string, len(inserted))
+	for i, d := range inserted {
+		ids[i] = d.ID
 	}
 	return ids, nil
 }

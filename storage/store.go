@@ -373,3 +373,33 @@ func (s *Store) nextSeq() int64 {
 	s.lastSeq = n
 	return n
 }
+
+// insertIgnoringDuplicates inserts docs unordered and returns those
+// inserted: a document whose _id is stored already is no error, which makes
+// inserts with deterministic ids idempotent.
+func insertIgnoringDuplicates[T any](ctx context.Context, c *mongo.Collection, docs []T) ([]T, error) {
+	if len(docs) == 0 {
+		return nil, nil
+	}
+	_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	dup := map[int]bool{}
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return nil, fmt.Errorf("storage: insert into %s: %w", c.Name(), err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we) {
+				return nil, fmt.Errorf("storage: insert into %s: %w", c.Name(), err)
+			}
+			dup[we.Index] = true
+		}
+	}
+	out := make([]T, 0, len(docs))
+	for i, d := range docs {
+		if !dup[i] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
