@@ -138,7 +138,7 @@ func (s *Store) held(id, hold string) bson.D {
 func (s *Store) insertOut(ctx context.Context, docs []outDoc) ([]string, error) {
 	inserted, err := insertIgnoringDuplicates(ctx, s.c(colOutbox), docs)
 	if err != nil {
-		return nil, fmt.Errorf("storage: enqueue: %w", err)
+		return nil, err
 	}
 	ids := make([]string, len(inserted))
 	for i, d := range inserted {

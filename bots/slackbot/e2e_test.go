@@ -62,11 +62,7 @@ func newWorld(t testing.TB, mods ...func(*Config)) *world {
 	if err != nil {
 		t.Fatalf("loading the examples: %v", err)
 	}
-	st, err := storage.Open(ctx, storage.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
+	st := openStore(t, storage.Config{})
 	w := &world{ctx: ctx, store: st, cons: map[string]*flows.Consultation{}, f: newFakeSlack(t)}
 	for _, c := range consultations {
 		src, err := os.ReadFile(c.File)

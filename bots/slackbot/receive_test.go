@@ -115,7 +115,7 @@ func formBody(v map[string]string) []byte {
 
 func TestHTTPRefusesUnverified(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	b, err := New(Config{BotToken: f.BotToken, SigningSecret: testSecret, APIURL: f.URL(), Now: func() time.Time { return now }}, &recorder{store: store}, store)
 	if err != nil {
@@ -161,19 +161,22 @@ func TestHTTPRefusesUnverified(t *testing.T) {
 			}
 		})
 	}
-	if store.puts != 0 {
-		t.Errorf("got %d inbox writes after refused requests, want 0", store.puts)
+	if n := store.inboxCount(t); n != 0 {
+		t.Errorf("got %d inbox items after refused requests, want 0", n)
 	}
 
 	// Just inside the window is accepted.
 	if w := slackRequest(t, h, "/slack/events", event, testSecret, now.Add(-4*time.Minute), nil); w.Code != http.StatusOK {
 		t.Errorf("got status %d for a request signed 4 minutes ago, want 200", w.Code)
 	}
+	if n := store.inboxCount(t); n != 1 {
+		t.Errorf("got %d inbox items after an accepted request, want 1", n)
+	}
 }
 
 func TestHTTPURLVerification(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	b, err := New(Config{BotToken: f.BotToken, SigningSecret: testSecret, APIURL: f.URL()}, &recorder{store: store}, store)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +202,7 @@ func TestHTTPURLVerification(t *testing.T) {
 
 func TestHTTPRetriesHaveOneEffect(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	conv := &recorder{store: store, reply: func(in flows.Input) []flows.Reply {
 		return []flows.Reply{{Text: "got " + in.Text + in.Choice + string(in.Command)}}
 	}}
@@ -248,14 +251,10 @@ func TestHTTPRetriesHaveOneEffect(t *testing.T) {
 	}
 }
 
-// failingStore refuses to store.
-type failingStore struct{ *memStore }
-
 func TestHTTPNotStoredIsNotAcknowledged(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
-	store.putErr = errors.New("disk full")
-	b, err := New(Config{BotToken: f.BotToken, SigningSecret: testSecret, APIURL: f.URL()}, &recorder{store: store}, failingStore{store})
+	store := newTestStore(t)
+	b, err := New(Config{BotToken: f.BotToken, SigningSecret: testSecret, APIURL: f.URL()}, &recorder{store: store}, failingStore{store.Store, errors.New("disk full")})
 	if err != nil {
 		t.Fatal(err)
 	}

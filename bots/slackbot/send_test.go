@@ -3,6 +3,7 @@ package slackbot
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/storage"
 )
 
 // testClock is a clock the test moves. calls counts the readings: a loop
@@ -51,9 +53,9 @@ func (c *testClock) settle(t *testing.T, n int) {
 	waitFor(t, "the loops to run", func() bool { return c.readings() >= start+n })
 }
 
-// claimLog is a memStore that remembers the clock of each claim.
+// claimLog is a testStore that remembers the clock of each claim.
 type claimLog struct {
-	*memStore
+	*testStore
 	mu     sync.Mutex
 	claims []time.Time
 }
@@ -62,7 +64,7 @@ func (s *claimLog) Claim(ctx context.Context, channel, owner string, max int, le
 	s.mu.Lock()
 	s.claims = append(s.claims, now)
 	s.mu.Unlock()
-	return s.memStore.Claim(ctx, channel, owner, max, lease, now)
+	return s.testStore.Claim(ctx, channel, owner, max, lease, now)
 }
 
 // claimsBetween counts the claims made with the clock in [from, to).
@@ -82,39 +84,43 @@ func outgoing(id, to, participant, text string) flows.Outgoing {
 	return flows.Outgoing{ID: id, Channel: Channel, To: to, Participant: participant, Reply: flows.Reply{Text: text}, Created: time.Now()}
 }
 
-func status(t *testing.T, s *memStore, id string) memOut {
+// status is what came of outbox item id so far.
+func status(t *testing.T, s *testStore, id string) outcome {
 	t.Helper()
-	o, ok := s.outbox(id)
+	o, ok := s.outcome(id)
 	if !ok {
-		t.Fatalf("outbox %s: not found", id)
+		t.Fatalf("outbox %s: nothing came of it", id)
 	}
 	return o
 }
 
-func waitStatus(t *testing.T, s *memStore, id, want string) memOut {
+func waitStatus(t *testing.T, s *testStore, id, want string) outcome {
 	t.Helper()
-	waitFor(t, id+" "+want, func() bool { o, _ := s.outbox(id); return o.status == want })
+	waitFor(t, id+" "+want, func() bool { o, _ := s.outcome(id); return o.status == want })
 	return status(t, s, id)
 }
 
 func TestSendHonoursRetryAfter(t *testing.T) {
 	f := newFakeSlack(t)
 	clock := newTestClock()
-	store := &claimLog{memStore: newMemStore()}
+	store := &claimLog{testStore: newTestStore(t)}
 	f.failNext("chat.postMessage", http.StatusTooManyRequests, map[string]string{"Retry-After": "30"}, "")
-	startBot(t, f, &recorder{store: store.memStore}, store, false, func(c *Config) { c.Now = clock.Now })
+	startBot(t, f, &recorder{store: store}, store, false, func(c *Config) { c.Now = clock.Now })
 	t0 := clock.Now()
 
-	store.enqueue(outgoing("m1", "DU1", "slack:T0TEAM:U1", "first"))
-	waitFor(t, "m1 back to pending", func() bool { o, _ := store.outbox("m1"); return o.m.Attempts == 1 })
-	o := status(t, store.memStore, "m1")
-	if o.status != "pending" || !o.m.NotBefore.Equal(t0.Add(30*time.Second)) {
-		t.Fatalf("after a 429: got status %s not before %v, want pending not before %v", o.status, o.m.NotBefore, t0.Add(30*time.Second))
+	store.enqueue(t, outgoing("m1", "DU1", "slack:T0TEAM:U1", "first"))
+	waitFor(t, "m1 back to pending", func() bool { o, _ := store.outcome("m1"); return o.attempts == 1 })
+	o := status(t, store.testStore, "m1")
+	if o.status != storage.OutPending || !o.notBefore.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("after a 429: got status %s not before %v, want pending not before %v", o.status, o.notBefore, t0.Add(30*time.Second))
+	}
+	if n := store.counts(t)[storage.OutPending]; n != 1 {
+		t.Fatalf("after a 429: got %d pending in the store, want 1", n)
 	}
 	until := t0.Add(30 * time.Second)
 
 	// Nothing is sent or claimed while paused, to any channel.
-	store.enqueue(outgoing("m2", "DU2", "slack:T0TEAM:U2", "second"))
+	store.enqueue(t, outgoing("m2", "DU2", "slack:T0TEAM:U2", "second"))
 	clock.advance(29 * time.Second)
 	clock.settle(t, 20)
 	if n := f.callCount("chat.postMessage"); n != 1 {
@@ -125,8 +131,8 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 	}
 
 	clock.advance(time.Second)
-	waitStatus(t, store.memStore, "m1", "sent")
-	waitStatus(t, store.memStore, "m2", "sent")
+	waitStatus(t, store.testStore, "m1", storage.OutSent)
+	waitStatus(t, store.testStore, "m2", storage.OutSent)
 	if got := len(f.posted("DU1")) + len(f.posted("DU2")); got != 2 {
 		t.Errorf("got %d messages posted, want 2", got)
 	}
@@ -162,31 +168,37 @@ func TestSendOutcomes(t *testing.T) {
 				tt.setup(f)
 			}
 			clock := newTestClock()
-			store := newMemStore()
+			store := newTestStore(t)
 			startBot(t, f, &recorder{store: store}, store, false, func(c *Config) { c.Now = clock.Now })
 			t0 := clock.Now()
-			store.enqueue(tt.msg)
-			var o memOut
-			if tt.want == "pending" {
-				waitFor(t, "a retry", func() bool { o, _ = store.outbox("m"); return o.m.Attempts > 0 })
+			store.enqueue(t, tt.msg)
+			var o outcome
+			if tt.want == storage.OutPending {
+				waitFor(t, "a retry", func() bool { o, _ = store.outcome("m"); return o.attempts > 0 })
 			} else {
 				o = waitStatus(t, store, "m", tt.want)
 			}
 			if o.status != tt.want {
 				t.Errorf("got status %s (%s), want %s", o.status, o.reason, tt.want)
 			}
-			if tt.notBefore > 0 && !o.m.NotBefore.Equal(t0.Add(tt.notBefore)) {
-				t.Errorf("got not before %v, want %v", o.m.NotBefore.Sub(t0), tt.notBefore)
+			if tt.notBefore > 0 && !o.notBefore.Equal(t0.Add(tt.notBefore)) {
+				t.Errorf("got not before %v, want %v", o.notBefore.Sub(t0), tt.notBefore)
 			}
 			clock.settle(t, 20)
 			if n := f.callCount("chat.postMessage"); n != tt.posts {
 				t.Errorf("got %d posts, want %d (never resent after it may have posted)", n, tt.posts)
 			}
-			store.mu.Lock()
-			gotUnreachable := len(store.unreachable) == 1 && store.unreachable[0] == tt.msg.Participant
-			store.mu.Unlock()
+			got := store.unreachables()
+			gotUnreachable := len(got) == 1 && got[0] == tt.msg.Participant
 			if gotUnreachable != tt.unreachable {
-				t.Errorf("got participant unreachable %v, want %v", gotUnreachable, tt.unreachable)
+				t.Errorf("got participant unreachable %v (%q), want %v", gotUnreachable, got, tt.unreachable)
+			}
+			want := map[string]int{storage.OutPending: 0, storage.OutClaimed: 0, storage.OutSending: 0, storage.OutUnknown: 0, storage.OutFailed: 0}
+			if tt.want != storage.OutSent {
+				want[tt.want] = 1
+			}
+			if got := store.counts(t); !maps.Equal(got, want) {
+				t.Errorf("stored outbox: got %v, want %v", got, want)
 			}
 		})
 	}
@@ -203,35 +215,38 @@ func TestSendBeforeTheRequestLeftIsRetried(t *testing.T) {
 
 	f := newFakeSlack(t)
 	clock := newTestClock()
-	store := newMemStore()
+	store := newTestStore(t)
 	startBot(t, f, &recorder{store: store}, store, false, func(c *Config) {
 		c.Now = clock.Now
 		c.APIURL = "http://" + addr + "/api/"
 	})
 	t0 := clock.Now()
-	store.enqueue(outgoing("m", "DU1", "slack:T0TEAM:U1", "hi"))
-	var o memOut
-	waitFor(t, "a retry", func() bool { o, _ = store.outbox("m"); return o.m.Attempts > 0 })
-	if o.status != "pending" || !o.m.NotBefore.Equal(t0.Add(retryBackoff)) {
-		t.Errorf("got %s not before +%v, want pending not before +%v", o.status, o.m.NotBefore.Sub(t0), retryBackoff)
+	store.enqueue(t, outgoing("m", "DU1", "slack:T0TEAM:U1", "hi"))
+	var o outcome
+	waitFor(t, "a retry", func() bool { o, _ = store.outcome("m"); return o.attempts > 0 })
+	if o.status != storage.OutPending || !o.notBefore.Equal(t0.Add(retryBackoff)) {
+		t.Errorf("got %s not before +%v, want pending not before +%v", o.status, o.notBefore.Sub(t0), retryBackoff)
+	}
+	if n := store.counts(t)[storage.OutPending]; n != 1 {
+		t.Errorf("got %d pending in the store, want 1", n)
 	}
 }
 
 func TestSendEditsAndOrder(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	startBot(t, f, &recorder{store: store}, store, false)
 
 	// One DM's messages go out in the order they were queued.
 	for i := range 10 {
-		store.enqueue(outgoing(fmt.Sprintf("m%02d", i), "DU1", "slack:T0TEAM:U1", fmt.Sprint("message ", i)))
+		store.enqueue(t, outgoing(fmt.Sprintf("m%02d", i), "DU1", "slack:T0TEAM:U1", fmt.Sprint("message ", i)))
 	}
 	// Addressed by user id, or only by participant: sent to their DM.
-	store.enqueue(outgoing("byUser", "U7", "slack:T0TEAM:U7", "to a user"))
-	store.enqueue(outgoing("byParticipant", "", "slack:T0TEAM:U8", "to a participant"))
-	waitStatus(t, store, "m09", "sent")
-	waitStatus(t, store, "byUser", "sent")
-	waitStatus(t, store, "byParticipant", "sent")
+	store.enqueue(t, outgoing("byUser", "U7", "slack:T0TEAM:U7", "to a user"))
+	store.enqueue(t, outgoing("byParticipant", "", "slack:T0TEAM:U8", "to a participant"))
+	waitStatus(t, store, "m09", storage.OutSent)
+	waitStatus(t, store, "byUser", storage.OutSent)
+	waitStatus(t, store, "byParticipant", storage.OutSent)
 	msgs := f.posted("DU1")
 	for i, m := range msgs {
 		if want := fmt.Sprint("message ", i); m.text() != want {
@@ -249,8 +264,8 @@ func TestSendEditsAndOrder(t *testing.T) {
 	}
 	edit := outgoing("edit", "DU1", "slack:T0TEAM:U1", "message 3, answered")
 	edit.EditRef, edit.Reply.Edit = ref, true
-	store.enqueue(edit)
-	if o := waitStatus(t, store, "edit", "sent"); o.ref != ref {
+	store.enqueue(t, edit)
+	if o := waitStatus(t, store, "edit", storage.OutSent); o.ref != ref {
 		t.Errorf("got edit ref %q, want %q", o.ref, ref)
 	}
 	after := f.posted("DU1")

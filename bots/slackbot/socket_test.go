@@ -11,38 +11,13 @@ import (
 	"github.com/consultbot/consultbot/flows"
 )
 
-// hookStore is a memStore that runs a hook before each inbox write.
-type hookStore struct {
-	*memStore
-	mu    sync.Mutex
-	onPut func(r flows.Received) error
-}
-
-func (s *hookStore) InboxPut(ctx context.Context, r flows.Received) (bool, error) {
-	s.mu.Lock()
-	hook := s.onPut
-	s.mu.Unlock()
-	if hook != nil {
-		if err := hook(r); err != nil {
-			return false, err
-		}
-	}
-	return s.memStore.InboxPut(ctx, r)
-}
-
-func (s *hookStore) setHook(h func(r flows.Received) error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onPut = h
-}
-
 func echo(in flows.Input) []flows.Reply {
 	return []flows.Reply{{Text: "got " + in.Text + in.Choice + string(in.Command) + in.Arg}}
 }
 
 func TestSocketModeStoresBeforeAck(t *testing.T) {
 	f := newFakeSlack(t)
-	store := &hookStore{memStore: newMemStore()}
+	store := &hookStore{testStore: newTestStore(t)}
 	var mu sync.Mutex
 	ackedBeforeStore := map[string]int{}
 	store.setHook(func(r flows.Received) error {
@@ -52,7 +27,7 @@ func TestSocketModeStoresBeforeAck(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	conv := &recorder{store: store.memStore, reply: echo}
+	conv := &recorder{store: store, reply: echo}
 	startBot(t, f, conv, store, true)
 	waitFor(t, "a socket mode connection", f.connected)
 
@@ -108,8 +83,8 @@ func TestSocketModeReconnects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeSlack(t)
-			store := &hookStore{memStore: newMemStore()}
-			conv := &recorder{store: store.memStore, reply: echo}
+			store := &hookStore{testStore: newTestStore(t)}
+			conv := &recorder{store: store, reply: echo}
 			// Hold the first envelope's inbox write until the connection
 			// is gone: its acknowledgement cannot reach Slack on it.
 			release := make(chan struct{})
@@ -157,7 +132,7 @@ func TestSocketModeReconnects(t *testing.T) {
 
 func TestSocketModeUnstoredIsNotAcknowledged(t *testing.T) {
 	f := newFakeSlack(t)
-	store := &hookStore{memStore: newMemStore()}
+	store := &hookStore{testStore: newTestStore(t)}
 	var (
 		mu     sync.Mutex
 		failed = make(chan struct{})
@@ -174,7 +149,7 @@ func TestSocketModeUnstoredIsNotAcknowledged(t *testing.T) {
 		stored = time.Now()
 		return nil
 	})
-	conv := &recorder{store: store.memStore, reply: echo}
+	conv := &recorder{store: store, reply: echo}
 	startBot(t, f, conv, store, true)
 	waitFor(t, "a socket mode connection", f.connected)
 	mu.Lock()
@@ -198,21 +173,36 @@ func TestSocketModeUnstoredIsNotAcknowledged(t *testing.T) {
 
 func TestSocketModeUnreadableEnvelopeAcknowledged(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
+	store := &hookStore{testStore: newTestStore(t)}
+	var (
+		mu   sync.Mutex
+		puts []string
+	)
+	store.setHook(func(r flows.Received) error {
+		mu.Lock()
+		defer mu.Unlock()
+		puts = append(puts, r.ID)
+		return nil
+	})
 	startBot(t, f, &recorder{store: store}, store, true)
 	waitFor(t, "a socket mode connection", f.connected)
 	bad := f.envelope("interactive", []int{1, 2, 3})
 	ignored := f.envelope("events_api", map[string]any{"type": "event_callback", "team_id": "T0TEAM", "event_id": "Ev9",
 		"event": map[string]any{"type": "reaction_added", "user": "U1", "reaction": "thumbsup"}})
 	waitFor(t, "both acknowledged", func() bool { return f.ackCount(bad) == 1 && f.ackCount(ignored) == 1 })
-	if stored, _ := store.inboxLen(); stored != 0 {
-		t.Errorf("got %d inbox items, want 0", stored)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(puts) != 0 {
+		t.Errorf("got inbox writes %q, want none", puts)
+	}
+	if n := store.inboxCount(t); n != 0 {
+		t.Errorf("got %d inbox items, want 0", n)
 	}
 }
 
 func TestSocketModeRefusedToken(t *testing.T) {
 	f := newFakeSlack(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	b, err := New(Config{BotToken: f.BotToken, AppToken: "xapp-wrong", APIURL: f.URL(), PollInterval: 10 * time.Millisecond}, &recorder{store: store}, store)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/storage"
 )
 
 // testLogger logs to the test's output.
@@ -82,7 +84,7 @@ func hasText(s string) func(m fakeMsg) bool {
 
 func TestConversationByButtons(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	startBot(t, testConfig(t, f), q, store)
 
@@ -140,7 +142,7 @@ func TestConversationByButtons(t *testing.T) {
 
 func TestConversationByTyping(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	startBot(t, testConfig(t, f), q, store)
 
@@ -157,7 +159,7 @@ func TestConversationByTyping(t *testing.T) {
 
 func TestRedeliveredUpdateHandledOnce(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	startBot(t, testConfig(t, f), q, store)
 
@@ -185,10 +187,10 @@ func TestRedeliveredUpdateHandledOnce(t *testing.T) {
 
 func TestUpdateNotStoredNotConfirmed(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	id := int64(1001) // the fake's first update
-	store.failPut[inboxID(id)] = 3
+	store.failPuts(inboxID(id), 3)
 	startBot(t, testConfig(t, f), q, store)
 
 	if got := f.say(42, "hello"); got != id {
@@ -213,7 +215,7 @@ func TestUpdateNotStoredNotConfirmed(t *testing.T) {
 
 func TestWebhook(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	cfg := testConfig(t, f)
 	cfg.WebhookURL = "https://bot.example.org/telegram/hook"
@@ -281,7 +283,7 @@ func TestWebhook(t *testing.T) {
 		t.Errorf("got %d getUpdates calls in webhook mode, want 0", n)
 	}
 
-	store.failPut[inboxID(6)] = 1
+	store.failPuts(inboxID(6), 1)
 	if got := post(cfg.WebhookSecret, update(6, "later"), http.MethodPost); got != http.StatusServiceUnavailable {
 		t.Errorf("store down: got %d, want 503 so that Telegram sends it again", got)
 	}
@@ -289,7 +291,7 @@ func TestWebhook(t *testing.T) {
 
 func TestRateLimitedRetryAfter(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	f.failNext(failRule{method: "sendMessage", chat: 42, code: http.StatusTooManyRequests, desc: "Too Many Requests: retry after 2", retryAfter: 2})
 	startBot(t, testConfig(t, f), q, store)
@@ -312,14 +314,18 @@ func TestRateLimitedRetryAfter(t *testing.T) {
 	if got := len(f.sent(42)); got != 2 {
 		t.Errorf("got %d messages, want 2 (the question once, the echo)", got)
 	}
-	if n := len(store.statuses()); store.statuses()["sent"] != 2 || n != 1 {
-		t.Errorf("outbox: got %v, want 2 sent", store.statuses())
+	waitFor(t, "the outbox settled", func() bool { return store.statuses()[storage.OutSent] == 2 && store.idle(t) })
+	if got := store.statuses(); len(got) != 1 {
+		t.Errorf("outbox: got %v, want 2 sent", got)
+	}
+	if got, want := store.counts(t), zeroCounts(); !maps.Equal(got, want) {
+		t.Errorf("stored outbox: got %v, want %v (all sent)", got, want)
 	}
 }
 
 func TestBlockedParticipant(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	q.reply = func(in flows.Input) []flows.Reply {
 		return []flows.Reply{{Text: "one"}, {Text: "two"}, {Text: "three"}}
@@ -329,7 +335,10 @@ func TestBlockedParticipant(t *testing.T) {
 
 	f.say(42, "hello")
 	waitFor(t, "the person marked unreachable", func() bool { return store.isUnreachable("tg:42") })
-	waitFor(t, "the outbox settled", func() bool { return store.statuses()["failed"] == 3 })
+	waitFor(t, "the outbox settled", func() bool { return store.counts(t)[storage.OutFailed] == 3 && store.idle(t) })
+	if got := store.statuses(); got[storage.OutFailed] == 0 || len(got) != 1 {
+		t.Errorf("outcomes: got %v, want failures only (the store fails the rest once the person is unreachable)", got)
+	}
 	if n := len(f.callsOf("sendMessage")); n != 1 {
 		t.Errorf("got %d sendMessage calls, want 1: nothing after the 403", n)
 	}
@@ -341,7 +350,7 @@ func TestBlockedParticipant(t *testing.T) {
 
 func TestForgedAndForeignCallbacks(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	startBot(t, testConfig(t, f), q, store)
 
@@ -378,16 +387,19 @@ func TestForgedAndForeignCallbacks(t *testing.T) {
 
 func TestUnknownWhenNoAnswer(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	f.failNext(failRule{method: "sendMessage", chat: 42, cut: true})
 	startBot(t, testConfig(t, f), q, store)
 
 	id := f.say(42, "hello")
 	waitFor(t, "the message marked unknown", func() bool {
-		o, ok := store.outbox(inboxID(id) + ":0")
-		return ok && o.status == "unknown"
+		o, ok := store.outcome(inboxID(id) + ":0")
+		return ok && o.status == storage.OutUnknown
 	})
+	if got := store.counts(t)[storage.OutUnknown]; got != 1 {
+		t.Errorf("stored outbox: got %d unknown, want 1", got)
+	}
 	f.say(42, "marker")
 	lastWith(t, f, 42, "the marker", hasText("You said: marker"))
 	if n := len(f.callsOf("sendMessage")); n != 2 {
@@ -413,7 +425,7 @@ func (t *failFirst) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestRetryWhenRequestDidNotLeave(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	cfg := testConfig(t, f)
 	cfg.HTTPClient = &http.Client{Transport: &failFirst{}, Timeout: 10 * time.Second}
@@ -421,9 +433,10 @@ func TestRetryWhenRequestDidNotLeave(t *testing.T) {
 
 	id := f.say(42, "hello")
 	lastWith(t, f, 42, "the echo", hasText("You said: hello"))
-	o, _ := store.outbox(inboxID(id) + ":0")
-	if o.status != "sent" || o.m.Attempts != 1 {
-		t.Errorf("got status %s after %d retries, want sent after 1", o.status, o.m.Attempts)
+	waitFor(t, "the outbox settled", func() bool { return store.idle(t) })
+	o, _ := store.outcome(inboxID(id) + ":0")
+	if o.status != storage.OutSent || o.attempts != 1 {
+		t.Errorf("got status %s after %d retries, want sent after 1", o.status, o.attempts)
 	}
 	if got := len(f.sent(42)); got != 1 {
 		t.Errorf("got %d messages, want 1", got)
@@ -432,7 +445,7 @@ func TestRetryWhenRequestDidNotLeave(t *testing.T) {
 
 func TestLongReplySplit(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	para := strings.Repeat("word ", 700) // 3500 characters
 	q.reply = func(in flows.Input) []flows.Reply {
@@ -455,17 +468,17 @@ func TestLongReplySplit(t *testing.T) {
 		}
 	}
 	waitFor(t, "the message marked sent", func() bool {
-		o, _ := store.outbox(inboxID(id) + ":0")
-		return o.status == "sent"
+		o, _ := store.outcome(inboxID(id) + ":0")
+		return o.status == storage.OutSent
 	})
-	if o, _ := store.outbox(inboxID(id) + ":0"); o.ref != "42:"+strconv.Itoa(msgs[2].ID) {
+	if o, _ := store.outcome(inboxID(id) + ":0"); o.ref != "42:"+strconv.Itoa(msgs[2].ID) {
 		t.Errorf("ref: got %s, want the part with the keyboard", o.ref)
 	}
 }
 
 func TestGroupGetsPointer(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	startBot(t, testConfig(t, f), q, store)
 
@@ -481,7 +494,7 @@ func TestGroupGetsPointer(t *testing.T) {
 
 func TestOnePollerPerToken(t *testing.T) {
 	f := newFake(t)
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	cfgA, cfgB := testConfig(t, f), testConfig(t, f)
 	cfgA.Owner, cfgB.Owner = "a", "b"
@@ -533,7 +546,7 @@ func TestRunRefusesWrongToken(t *testing.T) {
 	f := newFake(t)
 	cfg := testConfig(t, f)
 	cfg.Token = "999:wrong"
-	store := newMemStore()
+	store := newTestStore(t)
 	b, err := New(cfg, newQuiz(store), store)
 	if err != nil {
 		t.Fatal(err)
@@ -545,7 +558,7 @@ func TestRunRefusesWrongToken(t *testing.T) {
 }
 
 func TestNewChecksConfig(t *testing.T) {
-	store := newMemStore()
+	store := newTestStore(t)
 	tests := []struct {
 		name string
 		cfg  Config
@@ -566,7 +579,7 @@ func TestNewChecksConfig(t *testing.T) {
 func TestRatesRespected(t *testing.T) {
 	f := newFake(t)
 	f.botPerSec = 10
-	store := newMemStore()
+	store := newTestStore(t)
 	q := newQuiz(store)
 	q.reply = func(in flows.Input) []flows.Reply {
 		return []flows.Reply{{Text: "first " + in.Text}, {Text: "second " + in.Text}}
@@ -577,7 +590,10 @@ func TestRatesRespected(t *testing.T) {
 	for i := range 12 {
 		f.say(int64(300+i), strconv.Itoa(i))
 	}
-	waitFor(t, "24 messages", func() bool { return store.statuses()["sent"] == 24 })
+	waitFor(t, "24 messages", func() bool { return store.statuses()[storage.OutSent] == 24 })
+	if got := store.statuses(); len(got) != 1 || !store.idle(t) {
+		t.Errorf("outcomes: got %v, want 24 sent and nothing else", got)
+	}
 	if v := f.violations(); v != 0 {
 		t.Errorf("got %d rate-limit violations, want 0", v)
 	}

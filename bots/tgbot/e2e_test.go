@@ -55,7 +55,7 @@ type world struct {
 	cfg    Config
 }
 
-// newWorld opens a fresh embedded store, loads the example consultations
+// newWorld opens a fresh store, loads the example consultations
 // and starts a bot; mod may change the bot's configuration first. Chats
 // take 20 messages a second here (the fake agrees), so that a whole
 // consultation does not take a minute.
@@ -66,11 +66,7 @@ func newWorld(t testing.TB, mod func(*Config)) *world {
 	if err != nil {
 		t.Fatalf("loading the examples: %v", err)
 	}
-	st, err := storage.Open(ctx, storage.Config{DataDir: t.TempDir(), Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
-	t.Cleanup(func() { st.Close(context.Background()) })
+	st := openStore(t, storage.Config{Logger: testLogger(t)})
 	w := &world{st: st, cons: map[string]*flows.Consultation{}}
 	for _, c := range cs {
 		src, err := os.ReadFile(c.File)
