@@ -1,0 +1,265 @@
+package slackbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	mongooptions "go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/storage"
+)
+
+// Every test runs on the real store: the embedded FerretDB in a temporary
+// directory, or, when MONGODB_URI is set, a fresh database on that server,
+// dropped when the test ends. No mocked database.
+
+// openStore opens a fresh store for the test, closed (and on MONGODB_URI
+// dropped) when it ends. cfg's URI, Database and DataDir are chosen here.
+func openStore(t testing.TB, cfg storage.Config) *storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	uri := os.Getenv("MONGODB_URI")
+	if uri != "" {
+		cfg.URI, cfg.Database = uri, testDatabase(t)
+	} else {
+		cfg.DataDir = t.TempDir()
+	}
+	st, err := storage.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("opening the store: %v", err)
+	}
+	t.Cleanup(func() {
+		if uri != "" {
+			dropDatabase(t, uri, cfg.Database)
+		}
+		if err := st.Close(ctx); err != nil {
+			t.Errorf("closing the store: %v", err)
+		}
+	})
+	return st
+}
+
+// testDatabase makes a database name from the test's name: at most 63
+// bytes, unique enough per run.
+func testDatabase(t testing.TB) string {
+	n := regexp.MustCompile(`[^A-Za-z0-9_]+`).ReplaceAllString(t.Name(), "_")
+	if n = strings.Trim(n, "_"); len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return fmt.Sprintf("slack_%s_%x", n, time.Now().UnixNano()&0xffffff)
+}
+
+// dropDatabase removes a test's database from the server at uri.
+func dropDatabase(t testing.TB, uri, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := mongo.Connect(mongooptions.Client().ApplyURI(uri))
+	if err != nil {
+		t.Errorf("dropping %s: %v", name, err)
+		return
+	}
+	defer client.Disconnect(ctx)
+	if err := client.Database(name).Drop(ctx); err != nil {
+		t.Errorf("dropping %s: %v", name, err)
+	}
+}
+
+// testStore is the real store with a record of what the channel told it
+// about each outbox item and participant. Every call reaches the real
+// database; a call is recorded only when the store took it.
+type testStore struct {
+	*storage.Store
+
+	mu          sync.Mutex
+	outcomes    map[string]outcome // outbox id -> what came of it
+	unreachable []string           // identities marked unreachable, in order
+}
+
+// outcome is what the channel recorded about an outbox item, last word
+// first: status is pending (after a retry), sent, failed or unknown.
+type outcome struct {
+	status    string
+	ref       string
+	reason    string
+	attempts  int // retries
+	notBefore time.Time
+}
+
+func newTestStore(t testing.TB) *testStore {
+	return &testStore{Store: openStore(t, storage.Config{}), outcomes: map[string]outcome{}}
+}
+
+// enqueue queues m in the store's outbox.
+func (s *testStore) enqueue(t testing.TB, m flows.Outgoing) {
+	t.Helper()
+	if err := s.Enqueue(context.Background(), m); err != nil {
+		t.Fatalf("queueing %s: %v", m.ID, err)
+	}
+}
+
+// record notes what came of outbox item id when the store took it.
+func (s *testStore) record(id string, err error, change func(o *outcome)) error {
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.outcomes[id]
+	change(&o)
+	s.outcomes[id] = o
+	return nil
+}
+
+func (s *testStore) Sent(ctx context.Context, id, ref string, now time.Time) error {
+	return s.record(id, s.Store.Sent(ctx, id, ref, now), func(o *outcome) { o.status, o.ref = storage.OutSent, ref })
+}
+
+func (s *testStore) Failed(ctx context.Context, id, reason string, now time.Time) error {
+	return s.record(id, s.Store.Failed(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutFailed, reason })
+}
+
+func (s *testStore) Unknown(ctx context.Context, id, reason string, now time.Time) error {
+	return s.record(id, s.Store.Unknown(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutUnknown, reason })
+}
+
+func (s *testStore) Retry(ctx context.Context, id string, notBefore time.Time) error {
+	return s.record(id, s.Store.Retry(ctx, id, notBefore), func(o *outcome) {
+		o.status, o.notBefore = storage.OutPending, notBefore
+		o.attempts++
+	})
+}
+
+func (s *testStore) Unreachable(ctx context.Context, identity string, now time.Time) error {
+	if err := s.Store.Unreachable(ctx, identity, now); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unreachable = append(s.unreachable, identity)
+	return nil
+}
+
+// outcome returns what came of outbox item id so far.
+func (s *testStore) outcome(id string) (outcome, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.outcomes[id]
+	return o, ok
+}
+
+// unreachables lists the identities marked unreachable, in order.
+func (s *testStore) unreachables() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.unreachable)
+}
+
+// counts is the store's own count of the outbox by status.
+func (s *testStore) counts(t testing.TB) map[string]int {
+	t.Helper()
+	n, err := s.OutboxCounts(context.Background(), Channel)
+	if err != nil {
+		t.Fatalf("counting the outbox: %v", err)
+	}
+	return n
+}
+
+// inboxCount is the number of updates the store holds unprocessed.
+func (s *testStore) inboxCount(t testing.TB) int {
+	t.Helper()
+	n, err := s.InboxCount(context.Background(), Channel)
+	if err != nil {
+		t.Fatalf("counting the inbox: %v", err)
+	}
+	return n
+}
+
+// hookStore is a testStore that runs a hook before each inbox write: an
+// error from it fails the write (a fault injector over the real store).
+type hookStore struct {
+	*testStore
+	mu    sync.Mutex
+	onPut func(r flows.Received) error
+}
+
+func (s *hookStore) InboxPut(ctx context.Context, r flows.Received) (bool, error) {
+	s.mu.Lock()
+	hook := s.onPut
+	s.mu.Unlock()
+	if hook != nil {
+		if err := hook(r); err != nil {
+			return false, err
+		}
+	}
+	return s.testStore.InboxPut(ctx, r)
+}
+
+func (s *hookStore) setHook(h func(r flows.Received) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onPut = h
+}
+
+// failingStore is the real store whose inbox writes fail.
+type failingStore struct {
+	*storage.Store
+	err error
+}
+
+func (s failingStore) InboxPut(context.Context, flows.Received) (bool, error) { return false, s.err }
+
+// recorder is a Conversation that records its inputs and queues the replies
+// reply gives in the store's outbox.
+type recorder struct {
+	store interface {
+		Enqueue(ctx context.Context, msgs ...flows.Outgoing) error
+	}
+	reply func(in flows.Input) []flows.Reply
+
+	mu     sync.Mutex
+	inputs []flows.Input
+	fail   map[string]int // input id -> failures left
+}
+
+func (c *recorder) Handle(ctx context.Context, in flows.Input) error {
+	c.mu.Lock()
+	if c.fail[in.ID] > 0 {
+		c.fail[in.ID]--
+		c.mu.Unlock()
+		return errors.New("conversation: busy")
+	}
+	c.inputs = append(c.inputs, in)
+	c.mu.Unlock()
+	if c.reply == nil {
+		return nil
+	}
+	for i, r := range c.reply(in) {
+		m := flows.Outgoing{
+			ID: fmt.Sprintf("%s/r%d", in.ID, i), Channel: in.Channel, Participant: in.Participant,
+			To: in.ReplyTo, Reply: r, Created: time.Now(),
+		}
+		if r.Edit {
+			m.EditRef = in.Ref
+		}
+		if err := c.store.Enqueue(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *recorder) got() []flows.Input {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]flows.Input(nil), c.inputs...)
+}

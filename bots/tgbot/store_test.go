@@ -1,0 +1,309 @@
+package tgbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/storage"
+)
+
+// Every test runs on the real store: the embedded FerretDB in a temporary
+// directory, or, when MONGODB_URI is set, a fresh database on that server,
+// dropped when the test ends. No mocked database.
+
+// openStore opens a fresh store for the test, closed (and on MONGODB_URI
+// dropped) when it ends. cfg's URI, Database and DataDir are chosen here.
+func openStore(t testing.TB, cfg storage.Config) *storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	uri := os.Getenv("MONGODB_URI")
+	if uri != "" {
+		cfg.URI, cfg.Database = uri, testDatabase(t)
+	} else {
+		cfg.DataDir = t.TempDir()
+	}
+	st, err := storage.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("opening the store: %v", err)
+	}
+	t.Cleanup(func() {
+		if uri != "" {
+			dropDatabase(t, uri, cfg.Database)
+		}
+		if err := st.Close(ctx); err != nil {
+			t.Errorf("closing the store: %v", err)
+		}
+	})
+	return st
+}
+
+// testDatabase makes a database name from the test's name: at most 63
+// bytes, unique enough per run.
+func testDatabase(t testing.TB) string {
+	n := regexp.MustCompile(`[^A-Za-z0-9_]+`).ReplaceAllString(t.Name(), "_")
+	if n = strings.Trim(n, "_"); len(n) > 40 {
+		n = n[len(n)-40:]
+	}
+	return fmt.Sprintf("tg_%s_%x", n, time.Now().UnixNano()&0xffffff)
+}
+
+// dropDatabase removes a test's database from the server at uri.
+func dropDatabase(t testing.TB, uri, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Errorf("dropping %s: %v", name, err)
+		return
+	}
+	defer client.Disconnect(ctx)
+	if err := client.Database(name).Drop(ctx); err != nil {
+		t.Errorf("dropping %s: %v", name, err)
+	}
+}
+
+var errStoreDown = errors.New("store unavailable")
+
+// testStore is the real store with two additions for the channel's tests: a
+// fault injector that makes chosen inbox writes fail, and a record of what
+// the channel told the store about each outbox item and participant. Every
+// call reaches the real database; a call is recorded only when the store
+// took it.
+type testStore struct {
+	*storage.Store
+
+	mu          sync.Mutex
+	failPut     map[string]int       // inbox id -> InboxPut failures still to come
+	putAt       map[string]time.Time // inbox id -> when the store had it
+	outcomes    map[string]outcome   // outbox id -> what came of it
+	unreachable []string             // identities marked unreachable, in order
+}
+
+// outcome is what the channel recorded about an outbox item, last word
+// first: status is pending (after a retry), sent, failed or unknown.
+type outcome struct {
+	status    string
+	ref       string
+	reason    string
+	attempts  int // retries
+	notBefore time.Time
+}
+
+func newTestStore(t testing.TB) *testStore {
+	return &testStore{
+		Store:    openStore(t, storage.Config{Logger: testLogger(t)}),
+		failPut:  map[string]int{},
+		putAt:    map[string]time.Time{},
+		outcomes: map[string]outcome{},
+	}
+}
+
+// failPuts makes the next n writes of inbox item id fail.
+func (s *testStore) failPuts(id string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failPut[id] = n
+}
+
+func (s *testStore) InboxPut(ctx context.Context, r flows.Received) (bool, error) {
+	s.mu.Lock()
+	if s.failPut[r.ID] > 0 {
+		s.failPut[r.ID]--
+		s.mu.Unlock()
+		return false, errStoreDown
+	}
+	s.mu.Unlock()
+	dup, err := s.Store.InboxPut(ctx, r)
+	if err == nil && !dup {
+		s.mu.Lock()
+		s.putAt[r.ID] = time.Now()
+		s.mu.Unlock()
+	}
+	return dup, err
+}
+
+// storedAt is when the store had inbox item id (just after it said so).
+func (s *testStore) storedAt(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.putAt[id]
+	return t, ok
+}
+
+// record notes what came of outbox item id when the store took it.
+func (s *testStore) record(id string, err error, change func(o *outcome)) error {
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.outcomes[id]
+	change(&o)
+	s.outcomes[id] = o
+	return nil
+}
+
+func (s *testStore) Sent(ctx context.Context, id, ref string, now time.Time) error {
+	return s.record(id, s.Store.Sent(ctx, id, ref, now), func(o *outcome) { o.status, o.ref = storage.OutSent, ref })
+}
+
+func (s *testStore) Failed(ctx context.Context, id, reason string, now time.Time) error {
+	return s.record(id, s.Store.Failed(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutFailed, reason })
+}
+
+func (s *testStore) Unknown(ctx context.Context, id, reason string, now time.Time) error {
+	return s.record(id, s.Store.Unknown(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutUnknown, reason })
+}
+
+func (s *testStore) Retry(ctx context.Context, id string, notBefore time.Time) error {
+	return s.record(id, s.Store.Retry(ctx, id, notBefore), func(o *outcome) {
+		o.status, o.notBefore = storage.OutPending, notBefore
+		o.attempts++
+	})
+}
+
+func (s *testStore) Unreachable(ctx context.Context, identity string, now time.Time) error {
+	if err := s.Store.Unreachable(ctx, identity, now); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unreachable = append(s.unreachable, identity)
+	return nil
+}
+
+// outcome returns what came of outbox item id so far.
+func (s *testStore) outcome(id string) (outcome, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.outcomes[id]
+	return o, ok
+}
+
+// statuses counts the outbox items with an outcome by their last status.
+func (s *testStore) statuses() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := map[string]int{}
+	for _, o := range s.outcomes {
+		n[o.status]++
+	}
+	return n
+}
+
+func (s *testStore) isUnreachable(identity string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.unreachable, identity)
+}
+
+// counts is the store's own count of the outbox by status.
+func (s *testStore) counts(t testing.TB) map[string]int {
+	t.Helper()
+	n, err := s.OutboxCounts(context.Background(), Channel)
+	if err != nil {
+		t.Fatalf("counting the outbox: %v", err)
+	}
+	return n
+}
+
+// idle reports whether the outbox holds nothing pending, claimed or sending.
+func (s *testStore) idle(t testing.TB) bool {
+	n := s.counts(t)
+	return n[storage.OutPending]+n[storage.OutClaimed]+n[storage.OutSending] == 0
+}
+
+// quiz is a tiny scripted conversation for the channel's tests: /start asks
+// a colour (buttons, data "t<turn>:<value>"); a press on the current
+// question edits it to show the choice and thanks; a press on an old one
+// is explained and changes nothing; text is echoed. Replies are queued in
+// the store's outbox.
+type quiz struct {
+	store interface {
+		Enqueue(ctx context.Context, msgs ...flows.Outgoing) error
+	}
+	mu    sync.Mutex
+	turn  map[string]int
+	chose map[string][]string
+	ins   []flows.Input
+	reply func(in flows.Input) []flows.Reply // overrides the script when set
+}
+
+func newQuiz(s *testStore) *quiz {
+	return &quiz{store: s, turn: map[string]int{}, chose: map[string][]string{}}
+}
+
+func (q *quiz) Handle(ctx context.Context, in flows.Input) error {
+	q.mu.Lock()
+	q.ins = append(q.ins, in)
+	var replies []flows.Reply
+	switch {
+	case q.reply != nil:
+		replies = q.reply(in)
+	case in.Command == flows.CmdStart:
+		q.turn[in.Participant]++
+		replies = []flows.Reply{q.ask(q.turn[in.Participant])}
+	case in.Choice != "":
+		t, v, _ := strings.Cut(strings.TrimPrefix(in.Choice, "t"), ":")
+		if t != fmt.Sprint(q.turn[in.Participant]) {
+			replies = []flows.Reply{{Text: "That question has moved on."}}
+			break
+		}
+		q.chose[in.Participant] = append(q.chose[in.Participant], v)
+		q.turn[in.Participant]++
+		replies = []flows.Reply{
+			{Text: "Pick a colour\n✓ " + v, Edit: true},
+			{Text: "Thanks, you chose " + v + "."},
+			q.ask(q.turn[in.Participant]),
+		}
+	default:
+		replies = []flows.Reply{{Text: "You said: " + in.Text}}
+	}
+	q.mu.Unlock()
+	msgs := make([]flows.Outgoing, len(replies))
+	for i, r := range replies {
+		msgs[i] = flows.Outgoing{ID: fmt.Sprintf("%s:%d", in.ID, i), Channel: in.Channel, Participant: in.Participant, To: in.ReplyTo, Reply: r}
+		if r.Edit {
+			msgs[i].EditRef = in.Ref
+		}
+	}
+	return q.store.Enqueue(ctx, msgs...)
+}
+
+func (q *quiz) ask(turn int) flows.Reply {
+	t := fmt.Sprintf("t%d:", turn)
+	return flows.Reply{Text: "Pick a colour", Question: "colour", Choices: []flows.Choice{
+		{Label: "Red", Data: t + "red"}, {Label: "Green", Data: t + "green"}, {Label: "Blue", Data: t + "blue"},
+		{Label: "Skip", Data: t + "skip", Nav: true},
+	}}
+}
+
+func (q *quiz) inputs() []flows.Input {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.ins)
+}
+
+func (q *quiz) choices(who string) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.chose[who])
+}
+
+// zeroCounts is OutboxCounts of an outbox with nothing waiting, unknown or
+// failed.
+func zeroCounts() map[string]int {
+	return map[string]int{storage.OutPending: 0, storage.OutClaimed: 0, storage.OutSending: 0, storage.OutUnknown: 0, storage.OutFailed: 0}
+}
