@@ -104,18 +104,16 @@ func (s *Store) enqueueChecked(ctx context.Context, docs []outDoc, hold string) 
 		return nil
 	}
 	update := bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: OutPending}}}, {Key: "$unset", Value: bson.D{{Key: "hold", Value: ""}}}}
-	if s.Embedded() {
-		// One write by _id each: the embedded store finds a document by
-		// _id alone through an index, and scans the outbox for anything else.
-		for _, id := range release {
-			if _, err := s.c(colOutbox).UpdateOne(ctx, s.held(id, hold), update); err != nil {
-				return fmt.Errorf("storage: enqueue %s: %w", id, err)
-			}
-		}
-		return nil
+	if len(release) == 1 {
+		// The common case (one reply, one reminder): by _id alone on the
+		// embedded store, which finds it through an index, where any other
+		// filter scans the outbox.
+		_, err = s.c(colOutbox).UpdateOne(ctx, s.held(release[0], hold), update)
+	} else {
+		// A batch: one write, and at most one scan.
+		_, err = s.c(colOutbox).UpdateMany(ctx,
+			bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: release}}}, {Key: "hold", Value: hold}}, update)
 	}
-	_, err = s.c(colOutbox).UpdateMany(ctx,
-		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: release}}}, {Key: "hold", Value: hold}}, update)
 	if err != nil {
 		return fmt.Errorf("storage: enqueue: %w", err)
 	}

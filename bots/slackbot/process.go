@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sync"
 	"time"
 
+	"github.com/consultbot/consultbot/bots/relay"
 	"github.com/consultbot/consultbot/flows"
 )
 
@@ -92,11 +91,7 @@ func (b *Bot) processPending(ctx context.Context) (int, bool, error) {
 	if len(pending) == 0 {
 		return 0, false, nil
 	}
-	type item struct {
-		r flows.Received
-		u update
-	}
-	shards := make([][]item, b.cfg.Shards)
+	updates := make([]relay.Update, 0, len(pending))
 	for _, r := range pending {
 		u, err := decode(r)
 		if err != nil {
@@ -108,46 +103,9 @@ func (b *Bot) processPending(ctx context.Context) (int, bool, error) {
 			}
 			continue
 		}
-		k := shard(u.participant, len(shards))
-		shards[k] = append(shards[k], item{r, u})
+		updates = append(updates, relay.Update{ID: r.ID, Key: u.participant, Handle: func(ctx context.Context) error { return b.handle(ctx, r, u) }})
 	}
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		failed bool
-	)
-	for _, items := range shards {
-		if len(items) == 0 {
-			continue
-		}
-		wg.Go(func() {
-			stuck := map[string]bool{} // participants with an update that failed: their later ones wait
-			for _, it := range items {
-				if stuck[it.u.participant] || ctx.Err() != nil {
-					continue
-				}
-				if err := b.handle(ctx, it.r, it.u); err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					if b.giveUp(it.r.ID) {
-						b.log.Error("update given up after repeated failures", "id", it.r.ID, "err", err)
-						if err := b.store.InboxDone(ctx, it.r.ID); err == nil {
-							continue
-						}
-					} else {
-						b.log.Warn("update failed; will try again", "id", it.r.ID, "err", err)
-					}
-					stuck[it.u.participant] = true
-					mu.Lock()
-					failed = true
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return len(pending), failed, nil
+	return len(pending), b.updates.Process(ctx, updates, b.store.InboxDone), nil
 }
 
 // handle hands one update's inputs to the conversation, then marks it done.
@@ -170,9 +128,6 @@ func (b *Bot) handle(ctx context.Context, r flows.Received, u update) error {
 	if err := b.store.InboxDone(ctx, r.ID); err != nil {
 		return fmt.Errorf("marking %s done: %w", r.ID, err)
 	}
-	b.attempts.Lock()
-	delete(b.attempts.m, r.ID)
-	b.attempts.Unlock()
 	wake(b.wakeOutbox)
 	return nil
 }
@@ -199,24 +154,4 @@ func (b *Bot) giveWay(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// shard spreads keys over n shards.
-func shard(key string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(n))
-}
-
-// giveUp counts a failure of an update and reports whether it failed too
-// often to try again.
-func (b *Bot) giveUp(id string) bool {
-	b.attempts.Lock()
-	defer b.attempts.Unlock()
-	b.attempts.m[id]++
-	if b.attempts.m[id] >= maxAttempts {
-		delete(b.attempts.m, id)
-		return true
-	}
-	return false
 }

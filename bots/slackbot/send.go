@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 
+	"github.com/consultbot/consultbot/bots/relay"
 	"github.com/consultbot/consultbot/flows"
 )
 
@@ -28,46 +28,21 @@ const (
 // destination (one Slack channel's messages go out in order, one at a time)
 // and sends each within the per-channel and workspace budgets.
 func (b *Bot) sendLoop(ctx context.Context) error {
-	var (
-		mu       sync.Mutex
-		queues   = map[string][]flows.Outgoing{}
-		inflight int
-		wg       sync.WaitGroup
-	)
-	defer wg.Wait()
-	done := make(chan struct{}, 1)
+	lanes := relay.NewLanes(func(_ string, m flows.Outgoing) bool {
+		b.deliver(ctx, m)
+		return false
+	}, nil)
+	defer lanes.Wait()
 	l := &leader{name: outboxLease}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-
-	drain := func(key string) {
-		for {
-			mu.Lock()
-			q := queues[key]
-			if len(q) == 0 {
-				delete(queues, key)
-				mu.Unlock()
-				return
-			}
-			m := q[0]
-			queues[key] = q[1:]
-			mu.Unlock()
-
-			b.deliver(ctx, m)
-
-			mu.Lock()
-			inflight--
-			mu.Unlock()
-			wake(done)
-		}
-	}
 
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-b.wakeOutbox:
-		case <-done:
+		case <-lanes.Done():
 		case <-timer.C:
 		}
 		wait := b.cfg.PollInterval
@@ -80,9 +55,7 @@ func (b *Bot) sendLoop(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn("outbox", "err", err)
 		}
-		mu.Lock()
-		free := b.cfg.Senders - inflight
-		mu.Unlock()
+		free := b.cfg.Senders - lanes.InFlight()
 		if ok && free > 0 {
 			msgs, err := b.store.Claim(ctx, Channel, b.cfg.Owner, free, claimLease, now)
 			if err != nil {
@@ -91,17 +64,9 @@ func (b *Bot) sendLoop(ctx context.Context) error {
 				}
 				b.log.Warn("reading the outbox", "err", err)
 			}
-			mu.Lock()
 			for _, m := range msgs {
-				key := queueKey(m)
-				_, busy := queues[key]
-				queues[key] = append(queues[key], m)
-				inflight++
-				if !busy {
-					wg.Go(func() { drain(key) })
-				}
+				lanes.Add(queueKey(m), m)
 			}
-			mu.Unlock()
 			if len(msgs) == free {
 				wait = 0 // there may be more
 			}

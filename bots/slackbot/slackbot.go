@@ -28,6 +28,7 @@ import (
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 
+	"github.com/consultbot/consultbot/bots/relay"
 	"github.com/consultbot/consultbot/flows"
 )
 
@@ -112,11 +113,8 @@ type Bot struct {
 
 	wakeInbox  chan struct{}
 	wakeOutbox chan struct{}
-	receiving  atomic.Int64 // updates being stored now: processing and sending give way
-	attempts   struct {
-		sync.Mutex
-		m map[string]int // inbox id -> failed processing attempts in this process
-	}
+	receiving  atomic.Int64     // updates being stored now: processing and sending give way
+	updates    *relay.Processor // hands stored updates to the conversation
 }
 
 // New returns a Slack channel. It makes no network call: Run connects.
@@ -195,7 +193,7 @@ func New(cfg Config, conv Conversation, store Store) (*Bot, error) {
 	}
 	b.channelLimit.m = make(map[string]*rate.Limiter)
 	b.dms.m = make(map[string]string)
-	b.attempts.m = make(map[string]int)
+	b.updates = relay.NewProcessor(cfg.Shards, maxAttempts, b.log)
 	return b, nil
 }
 

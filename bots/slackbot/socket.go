@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/consultbot/consultbot/bots/relay"
 )
 
 // socketWorkers is how many envelopes are stored and acknowledged at once:
@@ -54,7 +56,7 @@ func (b *Bot) runSocketMode(ctx context.Context) error {
 	}()
 	handle := func(req socketmode.Request) {
 		select {
-		case workers[shard(envelopeUser(req.Payload), len(workers))] <- req:
+		case workers[relay.Shard(envelopeUser(req.Payload), len(workers))] <- req:
 		case <-ctx.Done():
 		}
 	}

@@ -5,15 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-telegram/bot"
 
+	"github.com/consultbot/consultbot/bots/relay"
 	"github.com/consultbot/consultbot/flows"
 )
 
@@ -89,12 +88,8 @@ func (b *Bot) processPending(ctx context.Context) (int, bool, error) {
 	slices.SortStableFunc(pending, func(x, y flows.Received) int {
 		return cmp.Or(x.At.Compare(y.At), cmp.Compare(updateNumber(x.ID), updateNumber(y.ID)))
 	})
-	type item struct {
-		r  flows.Received
-		ev event
-	}
 	d := decoder{sig: b.sig, username: b.username()}
-	shards := make([][]item, b.cfg.Shards)
+	updates := make([]relay.Update, 0, len(pending))
 	for _, r := range pending {
 		ev, err := d.decode(r)
 		if err != nil {
@@ -106,50 +101,9 @@ func (b *Bot) processPending(ctx context.Context) (int, bool, error) {
 			}
 			continue
 		}
-		h := fnv.New32a()
-		h.Write([]byte(ev.key))
-		k := int(h.Sum32() % uint32(len(shards)))
-		shards[k] = append(shards[k], item{r, ev})
+		updates = append(updates, relay.Update{ID: r.ID, Key: ev.key, Handle: func(ctx context.Context) error { return b.handle(ctx, r, ev) }})
 	}
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		failed bool
-	)
-	for _, items := range shards {
-		if len(items) == 0 {
-			continue
-		}
-		wg.Go(func() {
-			stuck := map[string]bool{} // people with an update that failed: their later ones wait
-			for _, it := range items {
-				if stuck[it.ev.key] || ctx.Err() != nil {
-					continue
-				}
-				err := b.handle(ctx, it.r, it.ev)
-				if err == nil {
-					continue
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				if b.giveUp(it.r.ID) {
-					b.log.Error("update given up after repeated failures", "id", it.r.ID, "err", err)
-					if err := b.store.InboxDone(ctx, it.r.ID); err == nil {
-						continue
-					}
-				} else {
-					b.log.Warn("update failed; will try again", "id", it.r.ID, "err", err)
-				}
-				stuck[it.ev.key] = true
-				mu.Lock()
-				failed = true
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return len(pending), failed, nil
+	return len(pending), b.updates.Process(ctx, updates, b.store.InboxDone), nil
 }
 
 // handle does what one update asks, then marks it done.
@@ -186,9 +140,6 @@ func (b *Bot) handle(ctx context.Context, r flows.Received, ev event) error {
 	if err := b.store.InboxDone(ctx, r.ID); err != nil {
 		return fmt.Errorf("marking %s done: %w", r.ID, err)
 	}
-	b.attempts.Lock()
-	delete(b.attempts.m, r.ID)
-	b.attempts.Unlock()
 	wake(b.wakeOutbox)
 	return nil
 }
@@ -203,17 +154,4 @@ func (b *Bot) answerCallback(ctx context.Context, id, text string) {
 	if err != nil && ctx.Err() == nil {
 		b.log.Debug("answerCallbackQuery failed", "err", err)
 	}
-}
-
-// giveUp counts a failure of an update and reports whether it failed too
-// often to try again.
-func (b *Bot) giveUp(id string) bool {
-	b.attempts.Lock()
-	defer b.attempts.Unlock()
-	b.attempts.m[id]++
-	if b.attempts.m[id] >= maxAttempts {
-		delete(b.attempts.m, id)
-		return true
-	}
-	return false
 }

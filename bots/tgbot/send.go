@@ -7,13 +7,13 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/consultbot/consultbot/bots/relay"
 	"github.com/consultbot/consultbot/flows"
 )
 
@@ -31,68 +31,28 @@ const (
 // messages, queues them by chat (one chat's messages go out in order, one
 // at a time) and sends each within the bot's and the chat's budgets.
 func (b *Bot) sendLoop(ctx context.Context) error {
-	var (
-		mu       sync.Mutex
-		queues   = map[int64][]flows.Outgoing{}
-		inflight int
-		wg       sync.WaitGroup
-	)
-	defer wg.Wait()
+	slots := make(chan struct{}, departing)
+	lanes := relay.NewLanes(
+		func(chat int64, m flows.Outgoing) bool { return b.deliver(ctx, chat, m, slots) },
+		func(o flows.Outgoing) {
+			// The person blocked the bot: what is queued for them here goes
+			// no further (the store failed what was still pending).
+			mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+			defer cancel()
+			b.mark(mctx, "a failure", o.ID, b.store.Failed(mctx, o.ID, "unreachable: the person blocked the bot", b.now()))
+		})
+	defer lanes.Wait()
 	l := &leader{name: b.leaseName("send")}
 	defer b.release(l)
-	done := make(chan struct{}, 1)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	slots := make(chan struct{}, departing)
-
-	drain := func(chat int64) {
-		for {
-			mu.Lock()
-			q := queues[chat]
-			if len(q) == 0 {
-				delete(queues, chat)
-				mu.Unlock()
-				return
-			}
-			m := q[0]
-			queues[chat] = q[1:]
-			mu.Unlock()
-
-			gone := b.deliver(ctx, chat, m, slots)
-
-			mu.Lock()
-			inflight--
-			var dropped []flows.Outgoing
-			if gone {
-				// The person blocked the bot: what is queued for them here
-				// goes no further (the store failed what was still pending).
-				rest := queues[chat][:0]
-				for _, o := range queues[chat] {
-					if o.Participant == m.Participant {
-						dropped = append(dropped, o)
-						inflight--
-					} else {
-						rest = append(rest, o)
-					}
-				}
-				queues[chat] = rest
-			}
-			mu.Unlock()
-			for _, o := range dropped {
-				mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
-				b.mark(mctx, "a failure", o.ID, b.store.Failed(mctx, o.ID, "unreachable: the person blocked the bot", b.now()))
-				cancel()
-			}
-			wake(done)
-		}
-	}
 
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-b.wakeOutbox:
-		case <-done:
+		case <-lanes.Done():
 		case <-timer.C:
 		}
 		wait := b.cfg.PollInterval
@@ -100,9 +60,7 @@ func (b *Bot) sendLoop(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn("outbox", "err", err)
 		}
-		mu.Lock()
-		free := b.cfg.Senders - inflight
-		mu.Unlock()
+		free := b.cfg.Senders - lanes.InFlight()
 		// Claim in batches: a claim costs the store a few round trips.
 		if ok && free > 0 && (free >= b.cfg.Senders/4 || free == b.cfg.Senders) {
 			now := b.now()
@@ -120,21 +78,13 @@ func (b *Bot) sendLoop(ctx context.Context) error {
 					b.mark(mctx, "a failure", m.ID, b.store.Failed(mctx, m.ID, err.Error(), now))
 					continue
 				}
-				mu.Lock()
-				q, busy := queues[chat]
 				// A chat takes a message per interval: more queued here than
 				// half a claim lease can send go back until their turn.
-				if backlog := time.Duration(len(q)) * b.pace.interval(chat); backlog > claimLease/2 {
-					mu.Unlock()
+				if backlog := time.Duration(lanes.Queued(chat)) * b.pace.interval(chat); backlog > claimLease/2 {
 					b.mark(mctx, "a retry", m.ID, b.store.Retry(mctx, m.ID, now.Add(backlog)))
 					continue
 				}
-				queues[chat] = append(q, m)
-				inflight++
-				if !busy {
-					wg.Go(func() { drain(chat) })
-				}
-				mu.Unlock()
+				lanes.Add(chat, m)
 			}
 			if len(msgs) == free {
 				wait = 0 // there may be more

@@ -35,6 +35,7 @@ import (
 
 	"github.com/go-telegram/bot"
 
+	"github.com/consultbot/consultbot/bots/relay"
 	"github.com/consultbot/consultbot/flows"
 )
 
@@ -126,10 +127,7 @@ type Bot struct {
 		sync.Mutex
 		last time.Time // the At of the last update stored: inbox order is receipt order
 	}
-	attempts struct {
-		sync.Mutex
-		m map[string]int // inbox id -> failed processing attempts in this process
-	}
+	updates *relay.Processor // hands stored updates to the conversation
 
 	wakeInbox  chan struct{}
 	wakeOutbox chan struct{}
@@ -240,7 +238,7 @@ func New(cfg Config, conv Conversation, store Store) (*Bot, error) {
 		wakeInbox:  make(chan struct{}, 1),
 		wakeOutbox: make(chan struct{}, 1),
 	}
-	b.attempts.m = make(map[string]int)
+	b.updates = relay.NewProcessor(cfg.Shards, maxAttempts, log)
 	return b, nil
 }
 
