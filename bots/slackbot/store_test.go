@@ -4,74 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	mongooptions "go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/consultbot/consultbot/flows"
 	"github.com/consultbot/consultbot/storage"
+	"github.com/consultbot/consultbot/storage/storagetest"
 )
 
 // Every test runs on the real store: the embedded FerretDB in a temporary
 // directory, or, when MONGODB_URI is set, a fresh database on that server,
 // dropped when the test ends. No mocked database.
 
-// openStore opens a fresh store for the test, closed (and on MONGODB_URI
-// dropped) when it ends. cfg's URI, Database and DataDir are chosen here.
+// openStore opens a fresh real store for the test (see storagetest).
 func openStore(t testing.TB, cfg storage.Config) *storage.Store {
 	t.Helper()
-	ctx := context.Background()
-	uri := os.Getenv("MONGODB_URI")
-	if uri != "" {
-		cfg.URI, cfg.Database = uri, testDatabase(t)
-	} else {
-		cfg.DataDir = t.TempDir()
-	}
-	st, err := storage.Open(ctx, cfg)
-	if err != nil {
-		t.Fatalf("opening the store: %v", err)
-	}
-	t.Cleanup(func() {
-		if uri != "" {
-			dropDatabase(t, uri, cfg.Database)
-		}
-		if err := st.Close(ctx); err != nil {
-			t.Errorf("closing the store: %v", err)
-		}
-	})
-	return st
-}
-
-// testDatabase makes a database name from the test's name: at most 63
-// bytes, unique enough per run.
-func testDatabase(t testing.TB) string {
-	n := regexp.MustCompile(`[^A-Za-z0-9_]+`).ReplaceAllString(t.Name(), "_")
-	if n = strings.Trim(n, "_"); len(n) > 40 {
-		n = n[len(n)-40:]
-	}
-	return fmt.Sprintf("slack_%s_%x", n, time.Now().UnixNano()&0xffffff)
-}
-
-// dropDatabase removes a test's database from the server at uri.
-func dropDatabase(t testing.TB, uri, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	client, err := mongo.Connect(mongooptions.Client().ApplyURI(uri))
-	if err != nil {
-		t.Errorf("dropping %s: %v", name, err)
-		return
-	}
-	defer client.Disconnect(ctx)
-	if err := client.Database(name).Drop(ctx); err != nil {
-		t.Errorf("dropping %s: %v", name, err)
-	}
+	return storagetest.Open(t, cfg)
 }
 
 // testStore is the real store with a record of what the channel told it
