@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/consultbot/consultbot/flows"
 	"github.com/consultbot/consultbot/scheduler"
 )
@@ -48,43 +46,15 @@ func (sc *Scheduling) Consultations(context.Context) ([]*flows.Consultation, err
 }
 
 // Views returns the participants of a consultation whose sessions have not
-// ended, as reminders see them.
+// ended, as reminders see them, in participant order.
 func (sc *Scheduling) Views(ctx context.Context, consultation string) ([]scheduler.View, error) {
-	cur, err := sc.s.c(colSessions).Find(ctx, bson.D{
-		{Key: "consultation", Value: consultation},
-		{Key: "state.status", Value: bson.D{{Key: "$in", Value: unfinished()}}},
-	})
+	views, err := sc.s.Views(ctx, consultation)
 	if err != nil {
-		return nil, fmt.Errorf("storage: sessions of %s: %w", consultation, err)
+		return nil, err
 	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("storage: sessions of %s: %w", consultation, err)
-	}
-	if len(docs) == 0 {
-		return nil, nil
-	}
-	ids := make([]string, len(docs))
-	for i, d := range docs {
-		ids[i] = d.Participant
-	}
-	cur, err = sc.s.c(colParticipants).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, fmt.Errorf("storage: participants of %s: %w", consultation, err)
-	}
-	var people []participantDoc
-	if err := cur.All(ctx, &people); err != nil {
-		return nil, fmt.Errorf("storage: participants of %s: %w", consultation, err)
-	}
-	byID := make(map[string]participantDoc, len(people))
-	for _, p := range people {
-		byID[p.ID] = p
-	}
-	out := make([]scheduler.View, 0, len(docs))
-	for _, d := range docs {
-		if p, ok := byID[d.Participant]; ok {
-			out = append(out, sc.view(d, p))
-		}
+	out := make([]scheduler.View, len(views))
+	for i, v := range views {
+		out[i] = sc.view(v)
 	}
 	slices.SortFunc(out, func(a, b scheduler.View) int { return cmp.Compare(a.Participant, b.Participant) })
 	return out, nil
@@ -94,25 +64,17 @@ func (sc *Scheduling) Views(ctx context.Context, consultation string) ([]schedul
 // pseudonymous id, a job's recipient); ErrNotFound (this package's and the
 // scheduler's) when the participant or the session is gone.
 func (sc *Scheduling) View(ctx context.Context, consultation, participant string) (scheduler.View, error) {
-	p, err := sc.s.findParticipant(ctx, participant)
+	v, err := sc.s.View(ctx, consultation, participant)
 	if errors.Is(err, ErrNotFound) {
-		return scheduler.View{}, fmt.Errorf("storage: participant %s: %w", participant, errJobNotFound())
-	}
-	if err != nil {
-		return scheduler.View{}, err
-	}
-	doc, ok, err := sc.s.loadSession(ctx, sessionID(p.ID, consultation))
-	if err != nil {
-		return scheduler.View{}, err
-	}
-	if !ok {
 		return scheduler.View{}, fmt.Errorf("storage: session of %s in %s: %w", participant, consultation, errJobNotFound())
 	}
-	return sc.view(doc, p), nil
+	if err != nil {
+		return scheduler.View{}, err
+	}
+	return sc.view(v), nil
 }
 
-func (sc *Scheduling) view(d sessionDoc, p participantDoc) scheduler.View {
-	v := view(d, p)
+func (sc *Scheduling) view(v SessionView) scheduler.View {
 	return scheduler.View{
 		Participant: v.Participant,
 		Identity:    v.Identity,
@@ -124,7 +86,7 @@ func (sc *Scheduling) view(d sessionDoc, p participantDoc) scheduler.View {
 		Started:     v.Started,
 		Updated:     v.Updated,
 		Answers:     v.Answers,
-		Location:    sc.zone(p.Timezone),
+		Location:    sc.zone(v.Timezone),
 		Unreachable: v.Unreachable,
 	}
 }

@@ -22,6 +22,7 @@ type SessionView struct {
 	To          string // their address on that channel
 	Session     string // session id
 	Language    string
+	Timezone    string // the participant's own time zone (IANA name), "" when unknown
 	Status      flows.Status
 	Started     time.Time
 	Updated     time.Time
@@ -106,7 +107,7 @@ func channelPrefix(channel string) string {
 func view(d sessionDoc, p participantDoc) SessionView {
 	v := SessionView{
 		Participant: p.ID, Channel: d.State.Channel, Session: d.ID, Language: d.State.Language,
-		Status: d.State.Status, Started: d.State.Started, Updated: d.State.Updated,
+		Status: d.State.Status, Started: d.State.Started, Updated: d.State.Updated, Timezone: p.Timezone,
 	}
 	if v.Language == "" {
 		v.Language = p.Language
