@@ -22,6 +22,7 @@ type inboxDoc struct {
 	Channel string    `bson:"channel"`
 	Payload []byte    `bson:"payload,omitempty"`
 	At      time.Time `bson:"at"`
+	Seq     int64     `bson:"seq"` // arrival order here, for updates in the same millisecond
 }
 
 // seenDoc is a processed update: its id only.
@@ -38,7 +39,7 @@ func (s *Store) InboxPut(ctx context.Context, r flows.Received) (dup bool, err e
 	}
 	// Insert first, then look among the processed: InboxDone records an id
 	// as seen before it leaves the inbox, so one of the two always sees it.
-	_, err = s.c(colInbox).InsertOne(ctx, inboxDoc{ID: r.ID, Channel: r.Channel, Payload: r.Payload, At: r.At.UTC()})
+	_, err = s.c(colInbox).InsertOne(ctx, inboxDoc{ID: r.ID, Channel: r.Channel, Payload: r.Payload, At: r.At.UTC(), Seq: s.nextSeq()})
 	if mongo.IsDuplicateKeyError(err) {
 		return true, nil
 	}
@@ -58,9 +59,11 @@ func (s *Store) InboxPut(ctx context.Context, r flows.Received) (dup bool, err e
 	return false, nil
 }
 
-// InboxPending returns a channel's updates not yet processed, oldest first.
+// InboxPending returns a channel's updates not yet processed, oldest first
+// (stored times have millisecond precision: updates within one millisecond
+// come in the order they were stored).
 func (s *Store) InboxPending(ctx context.Context, channel string, limit int) ([]flows.Received, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "at", Value: 1}, {Key: "_id", Value: 1}})
+	opts := options.Find().SetSort(bson.D{{Key: "at", Value: 1}, {Key: "seq", Value: 1}, {Key: "_id", Value: 1}})
 	if limit > 0 {
 		opts.SetLimit(int64(limit))
 	}
