@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/flows/flowstest"
 )
 
 // The export benchmark's data: exportParticipants people who each answered
@@ -21,73 +21,18 @@ const (
 	exportQuestions    = 20
 )
 
-// exportYAML is a 20-question consultation with every question type, and a
-// `when` that every participant's answers make hold.
-func exportYAML() string {
-	var y strings.Builder
-	y.WriteString("id: export\ntitle: Export benchmark\nopen: true\nconsent:\n  version: 1\n  text: Agree?\nquestions:\n")
-	for i := range exportQuestions {
-		fmt.Fprintf(&y, "  - id: q%02d\n", i)
-		switch i % 7 {
-		case 0:
-			fmt.Fprintf(&y, "    type: scale\n    text: How clear is draft question %d?\n    min: 1\n    max: 5\n", i)
-		case 1:
-			fmt.Fprintf(&y, "    type: text\n    text: How would you word it instead?\n    when: q%02d <= 3\n", i-1)
-		case 2:
-			y.WriteString("    type: choice\n    text: Keep it?\n    options: [Keep it, Change it, Drop it]\n")
-		case 3:
-			y.WriteString("    type: multi\n    text: What needs work?\n    options: [Wording, Order, Length, Tone]\n")
-		case 4:
-			y.WriteString("    type: yesno\n    text: Could it upset anyone?\n")
-		case 5:
-			y.WriteString("    type: number\n    text: How many minutes would it take?\n    min: 0\n")
-		case 6:
-			y.WriteString("    type: date\n    text: When could you meet to talk it over?\n")
-		}
-	}
-	y.WriteString("closing: Thank you.\n")
-	return y.String()
-}
-
 func exportConsultation(tb testing.TB) *flows.Consultation {
 	tb.Helper()
-	c, err := flows.Parse("export.yaml", []byte(exportYAML()))
+	c, err := flows.Parse("export.yaml", []byte(flowstest.EveryTypeYAML(exportQuestions)))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return c
 }
 
-// exportInputs is what participant n types: start, consent, then one answer
-// per question (each question asked, each answer valid).
-func exportInputs(c *flows.Consultation, n int) []flows.Input {
-	ins := []flows.Input{{Command: flows.CmdStart}, {Text: "yes"}}
-	for i, q := range c.Questions {
-		var t string
-		switch q.Type {
-		case flows.TypeScale:
-			t = fmt.Sprint(n%3 + 1) // 1 to 3: the text question after it is asked
-		case flows.TypeText:
-			t = fmt.Sprintf("Participant %d would ask question %d differently: plainer words, one idea at a time.", n, i)
-		case flows.TypeChoice:
-			t = fmt.Sprint(n%3 + 1)
-		case flows.TypeMulti:
-			t = fmt.Sprintf("1, %d", n%3+2)
-		case flows.TypeYesNo:
-			t = []string{"yes", "no"}[n%2]
-		case flows.TypeNumber:
-			t = fmt.Sprint(5 + n%40)
-		case flows.TypeDate:
-			t = fmt.Sprintf("2026-04-%02d", n%28+1)
-		}
-		ins = append(ins, flows.Input{Text: t})
-	}
-	return ins
-}
-
 // exportFixture is the documents the runner leaves for participants who
 // took c to the end: participants, identities, sessions, responses and
-// answers, made by running the pure engine on the inputs exportInputs gives
+// answers, made by running the pure engine on the inputs flowstest.Inputs gives
 // and shaped as Runner.apply writes them (TestExportFixtureMatchesRunner
 // checks the shapes). Participant n's steps are at start(n) + k*gap.
 type exportFixture struct {
@@ -110,7 +55,7 @@ func makeExportFixture(tb testing.TB, c *flows.Consultation, people int, start f
 
 		state := flows.Session{Participant: pid, Consultation: c.ID, Channel: "console"}
 		doc := sessionDoc{ID: sid, Participant: pid, Consultation: c.ID, Version: newVersion()}
-		for k, in := range exportInputs(c, n) {
+		for k, in := range flowstest.Inputs(c, n) {
 			in.ID = fmt.Sprintf("console:export:%d:%d", n, k)
 			in.Participant, in.Channel, in.ReplyTo = identity, "console", identity
 			next, replies, err := c.Advance(state, in, now)
@@ -195,7 +140,7 @@ func BenchmarkResponses(b *testing.B) {
 	}
 	defer s.Close(ctx)
 	c := exportConsultation(b)
-	if err := s.SaveConsultation(ctx, c, []byte(exportYAML())); err != nil {
+	if err := s.SaveConsultation(ctx, c, []byte(flowstest.EveryTypeYAML(exportQuestions))); err != nil {
 		b.Fatal(err)
 	}
 	begin := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)

@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/flows/flowstest"
 )
 
 // keyPaths lists the field paths of a document: "state.answers.q00.number",
@@ -82,7 +83,7 @@ func TestExportFixtureMatchesRunner(t *testing.T) {
 	viaRunner := openShared(t, Config{})
 	h := newHarness(t, viaRunner, []*flows.Consultation{c})
 	for n := range people {
-		for _, in := range exportInputs(c, n) {
+		for _, in := range flowstest.Inputs(c, n) {
 			h.send(fmt.Sprintf("console:export-%d", n), in)
 		}
 	}

@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/consultbot/consultbot/flows"
+	"github.com/consultbot/consultbot/flows/flowstest"
 	"github.com/consultbot/consultbot/storage"
 )
 
@@ -25,61 +25,6 @@ const (
 	benchQuestions = 20
 	benchWorkers   = 50
 )
-
-// benchExportYAML is a 20-question consultation with every question type,
-// and a `when` that every participant's answers make hold.
-func benchExportYAML() string {
-	var y strings.Builder
-	y.WriteString("id: export\ntitle: Export benchmark\nopen: true\nconsent:\n  version: 1\n  text: Agree?\nquestions:\n")
-	for i := range benchQuestions {
-		fmt.Fprintf(&y, "  - id: q%02d\n", i)
-		switch i % 7 {
-		case 0:
-			fmt.Fprintf(&y, "    type: scale\n    text: How clear is draft question %d?\n    min: 1\n    max: 5\n", i)
-		case 1:
-			fmt.Fprintf(&y, "    type: text\n    text: How would you word it instead?\n    when: q%02d <= 3\n", i-1)
-		case 2:
-			y.WriteString("    type: choice\n    text: Keep it?\n    options: [Keep it, Change it, Drop it]\n")
-		case 3:
-			y.WriteString("    type: multi\n    text: What needs work?\n    options: [Wording, Order, Length, Tone]\n")
-		case 4:
-			y.WriteString("    type: yesno\n    text: Could it upset anyone?\n")
-		case 5:
-			y.WriteString("    type: number\n    text: How many minutes would it take?\n    min: 0\n")
-		case 6:
-			y.WriteString("    type: date\n    text: When could you meet to talk it over?\n")
-		}
-	}
-	y.WriteString("closing: Thank you.\n")
-	return y.String()
-}
-
-// benchInputs is what participant n types: start, consent, then one valid
-// answer per question (so each of the 20 is answered).
-func benchInputs(c *flows.Consultation, n int) []flows.Input {
-	ins := []flows.Input{{Command: flows.CmdStart}, {Text: "yes"}}
-	for i, q := range c.Questions {
-		var t string
-		switch q.Type {
-		case flows.TypeScale:
-			t = fmt.Sprint(n%3 + 1) // 1 to 3: the text question after it is asked
-		case flows.TypeText:
-			t = fmt.Sprintf("Participant %d would ask question %d differently: plainer words, one idea at a time.", n, i)
-		case flows.TypeChoice:
-			t = fmt.Sprint(n%3 + 1)
-		case flows.TypeMulti:
-			t = fmt.Sprintf("1, %d", n%3+2)
-		case flows.TypeYesNo:
-			t = []string{"yes", "no"}[n%2]
-		case flows.TypeNumber:
-			t = fmt.Sprint(5 + n%40)
-		case flows.TypeDate:
-			t = fmt.Sprintf("2026-04-%02d", n%28+1)
-		}
-		ins = append(ins, flows.Input{Text: t})
-	}
-	return ins
-}
 
 // populateThroughRunner takes people participants through c with the
 // runner, workers of them at a time, as a channel would hand their messages
@@ -93,7 +38,7 @@ func populateThroughRunner(ctx context.Context, r *storage.Runner, c *flows.Cons
 		wg.Go(func() {
 			for n := int(next.Add(1)) - 1; n < people; n = int(next.Add(1)) - 1 {
 				identity := fmt.Sprintf("console:bench-%d", n)
-				for k, in := range benchInputs(c, n) {
+				for k, in := range flowstest.Inputs(c, n) {
 					in.ID = fmt.Sprintf("console:bench:%d:%d", n, k)
 					in.Participant, in.Channel, in.ReplyTo = identity, "console", identity
 					if err := r.Handle(ctx, in); err != nil {
@@ -126,7 +71,7 @@ func BenchmarkExport(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close(ctx)
-	src := benchExportYAML()
+	src := flowstest.EveryTypeYAML(benchQuestions)
 	c, err := flows.Parse("export.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
