@@ -87,7 +87,7 @@ func outgoing(id, to, participant, text string) flows.Outgoing {
 // status is what came of outbox item id so far.
 func status(t *testing.T, s *testStore, id string) outcome {
 	t.Helper()
-	o, ok := s.outcome(id)
+	o, ok := s.Outcome(id)
 	if !ok {
 		t.Fatalf("outbox %s: nothing came of it", id)
 	}
@@ -96,7 +96,7 @@ func status(t *testing.T, s *testStore, id string) outcome {
 
 func waitStatus(t *testing.T, s *testStore, id, want string) outcome {
 	t.Helper()
-	waitFor(t, id+" "+want, func() bool { o, _ := s.outcome(id); return o.status == want })
+	waitFor(t, id+" "+want, func() bool { o, _ := s.Outcome(id); return o.Status == want })
 	return status(t, s, id)
 }
 
@@ -109,10 +109,10 @@ func TestSendHonoursRetryAfter(t *testing.T) {
 	t0 := clock.Now()
 
 	store.enqueue(t, outgoing("m1", "DU1", "slack:T0TEAM:U1", "first"))
-	waitFor(t, "m1 back to pending", func() bool { o, _ := store.outcome("m1"); return o.attempts == 1 })
+	waitFor(t, "m1 back to pending", func() bool { o, _ := store.Outcome("m1"); return o.Attempts == 1 })
 	o := status(t, store.testStore, "m1")
-	if o.status != storage.OutPending || !o.notBefore.Equal(t0.Add(30*time.Second)) {
-		t.Fatalf("after a 429: got status %s not before %v, want pending not before %v", o.status, o.notBefore, t0.Add(30*time.Second))
+	if o.Status != storage.OutPending || !o.NotBefore.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("after a 429: got status %s not before %v, want pending not before %v", o.Status, o.NotBefore, t0.Add(30*time.Second))
 	}
 	if n := store.counts(t)[storage.OutPending]; n != 1 {
 		t.Fatalf("after a 429: got %d pending in the store, want 1", n)
@@ -174,21 +174,21 @@ func TestSendOutcomes(t *testing.T) {
 			store.enqueue(t, tt.msg)
 			var o outcome
 			if tt.want == storage.OutPending {
-				waitFor(t, "a retry", func() bool { o, _ = store.outcome("m"); return o.attempts > 0 })
+				waitFor(t, "a retry", func() bool { o, _ = store.Outcome("m"); return o.Attempts > 0 })
 			} else {
 				o = waitStatus(t, store, "m", tt.want)
 			}
-			if o.status != tt.want {
-				t.Errorf("got status %s (%s), want %s", o.status, o.reason, tt.want)
+			if o.Status != tt.want {
+				t.Errorf("got status %s (%s), want %s", o.Status, o.Reason, tt.want)
 			}
-			if tt.notBefore > 0 && !o.notBefore.Equal(t0.Add(tt.notBefore)) {
-				t.Errorf("got not before %v, want %v", o.notBefore.Sub(t0), tt.notBefore)
+			if tt.notBefore > 0 && !o.NotBefore.Equal(t0.Add(tt.notBefore)) {
+				t.Errorf("got not before %v, want %v", o.NotBefore.Sub(t0), tt.notBefore)
 			}
 			clock.settle(t, 20)
 			if n := f.callCount("chat.postMessage"); n != tt.posts {
 				t.Errorf("got %d posts, want %d (never resent after it may have posted)", n, tt.posts)
 			}
-			got := store.unreachables()
+			got := store.Unreachables()
 			gotUnreachable := len(got) == 1 && got[0] == tt.msg.Participant
 			if gotUnreachable != tt.unreachable {
 				t.Errorf("got participant unreachable %v (%q), want %v", gotUnreachable, got, tt.unreachable)
@@ -223,9 +223,9 @@ func TestSendBeforeTheRequestLeftIsRetried(t *testing.T) {
 	t0 := clock.Now()
 	store.enqueue(t, outgoing("m", "DU1", "slack:T0TEAM:U1", "hi"))
 	var o outcome
-	waitFor(t, "a retry", func() bool { o, _ = store.outcome("m"); return o.attempts > 0 })
-	if o.status != storage.OutPending || !o.notBefore.Equal(t0.Add(retryBackoff)) {
-		t.Errorf("got %s not before +%v, want pending not before +%v", o.status, o.notBefore.Sub(t0), retryBackoff)
+	waitFor(t, "a retry", func() bool { o, _ = store.Outcome("m"); return o.Attempts > 0 })
+	if o.Status != storage.OutPending || !o.NotBefore.Equal(t0.Add(retryBackoff)) {
+		t.Errorf("got %s not before +%v, want pending not before +%v", o.Status, o.NotBefore.Sub(t0), retryBackoff)
 	}
 	if n := store.counts(t)[storage.OutPending]; n != 1 {
 		t.Errorf("got %d pending in the store, want 1", n)
@@ -258,15 +258,15 @@ func TestSendEditsAndOrder(t *testing.T) {
 	}
 
 	// An edit replaces the pressed message.
-	ref := status(t, store, "m03").ref
+	ref := status(t, store, "m03").Ref
 	if ref != msgs[3].Channel+":"+msgs[3].TS {
 		t.Fatalf("got ref %q, want %q", ref, msgs[3].Channel+":"+msgs[3].TS)
 	}
 	edit := outgoing("edit", "DU1", "slack:T0TEAM:U1", "message 3, answered")
 	edit.EditRef, edit.Reply.Edit = ref, true
 	store.enqueue(t, edit)
-	if o := waitStatus(t, store, "edit", storage.OutSent); o.ref != ref {
-		t.Errorf("got edit ref %q, want %q", o.ref, ref)
+	if o := waitStatus(t, store, "edit", storage.OutSent); o.Ref != ref {
+		t.Errorf("got edit ref %q, want %q", o.Ref, ref)
 	}
 	after := f.posted("DU1")
 	if len(after) != 10 || after[3].Updates != 1 || after[3].text() != "message 3, answered" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -25,28 +24,16 @@ func openStore(t testing.TB, cfg storage.Config) *storage.Store {
 }
 
 // testStore is the real store with a record of what the channel told it
-// about each outbox item and participant. Every call reaches the real
-// database; a call is recorded only when the store took it.
+// about each outbox item and participant (storagetest.Recorder).
 type testStore struct {
-	*storage.Store
-
-	mu          sync.Mutex
-	outcomes    map[string]outcome // outbox id -> what came of it
-	unreachable []string           // identities marked unreachable, in order
+	*storagetest.Recorder
 }
 
-// outcome is what the channel recorded about an outbox item, last word
-// first: status is pending (after a retry), sent, failed or unknown.
-type outcome struct {
-	status    string
-	ref       string
-	reason    string
-	attempts  int // retries
-	notBefore time.Time
-}
+// outcome is what the channel recorded about an outbox item.
+type outcome = storagetest.Outcome
 
 func newTestStore(t testing.TB) *testStore {
-	return &testStore{Store: openStore(t, storage.Config{}), outcomes: map[string]outcome{}}
+	return &testStore{storagetest.NewRecorder(openStore(t, storage.Config{}))}
 }
 
 // enqueue queues m in the store's outbox.
@@ -55,63 +42,6 @@ func (s *testStore) enqueue(t testing.TB, m flows.Outgoing) {
 	if err := s.Enqueue(context.Background(), m); err != nil {
 		t.Fatalf("queueing %s: %v", m.ID, err)
 	}
-}
-
-// record notes what came of outbox item id when the store took it.
-func (s *testStore) record(id string, err error, change func(o *outcome)) error {
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.outcomes[id]
-	change(&o)
-	s.outcomes[id] = o
-	return nil
-}
-
-func (s *testStore) Sent(ctx context.Context, id, ref string, now time.Time) error {
-	return s.record(id, s.Store.Sent(ctx, id, ref, now), func(o *outcome) { o.status, o.ref = storage.OutSent, ref })
-}
-
-func (s *testStore) Failed(ctx context.Context, id, reason string, now time.Time) error {
-	return s.record(id, s.Store.Failed(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutFailed, reason })
-}
-
-func (s *testStore) Unknown(ctx context.Context, id, reason string, now time.Time) error {
-	return s.record(id, s.Store.Unknown(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutUnknown, reason })
-}
-
-func (s *testStore) Retry(ctx context.Context, id string, notBefore time.Time) error {
-	return s.record(id, s.Store.Retry(ctx, id, notBefore), func(o *outcome) {
-		o.status, o.notBefore = storage.OutPending, notBefore
-		o.attempts++
-	})
-}
-
-func (s *testStore) Unreachable(ctx context.Context, identity string, now time.Time) error {
-	if err := s.Store.Unreachable(ctx, identity, now); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unreachable = append(s.unreachable, identity)
-	return nil
-}
-
-// outcome returns what came of outbox item id so far.
-func (s *testStore) outcome(id string) (outcome, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.outcomes[id]
-	return o, ok
-}
-
-// unreachables lists the identities marked unreachable, in order.
-func (s *testStore) unreachables() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.unreachable)
 }
 
 // counts is the store's own count of the outbox by status.

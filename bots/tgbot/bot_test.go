@@ -314,8 +314,8 @@ func TestRateLimitedRetryAfter(t *testing.T) {
 	if got := len(f.sent(42)); got != 2 {
 		t.Errorf("got %d messages, want 2 (the question once, the echo)", got)
 	}
-	waitFor(t, "the outbox settled", func() bool { return store.statuses()[storage.OutSent] == 2 && store.idle(t) })
-	if got := store.statuses(); len(got) != 1 {
+	waitFor(t, "the outbox settled", func() bool { return store.Statuses()[storage.OutSent] == 2 && store.idle(t) })
+	if got := store.Statuses(); len(got) != 1 {
 		t.Errorf("outbox: got %v, want 2 sent", got)
 	}
 	if got, want := store.counts(t), zeroCounts(); !maps.Equal(got, want) {
@@ -336,7 +336,7 @@ func TestBlockedParticipant(t *testing.T) {
 	f.say(42, "hello")
 	waitFor(t, "the person marked unreachable", func() bool { return store.isUnreachable("tg:42") })
 	waitFor(t, "the outbox settled", func() bool { return store.counts(t)[storage.OutFailed] == 3 && store.idle(t) })
-	if got := store.statuses(); got[storage.OutFailed] == 0 || len(got) != 1 {
+	if got := store.Statuses(); got[storage.OutFailed] == 0 || len(got) != 1 {
 		t.Errorf("outcomes: got %v, want failures only (the store fails the rest once the person is unreachable)", got)
 	}
 	if n := len(f.callsOf("sendMessage")); n != 1 {
@@ -394,8 +394,8 @@ func TestUnknownWhenNoAnswer(t *testing.T) {
 
 	id := f.say(42, "hello")
 	waitFor(t, "the message marked unknown", func() bool {
-		o, ok := store.outcome(inboxID(id) + ":0")
-		return ok && o.status == storage.OutUnknown
+		o, ok := store.Outcome(inboxID(id) + ":0")
+		return ok && o.Status == storage.OutUnknown
 	})
 	if got := store.counts(t)[storage.OutUnknown]; got != 1 {
 		t.Errorf("stored outbox: got %d unknown, want 1", got)
@@ -434,9 +434,9 @@ func TestRetryWhenRequestDidNotLeave(t *testing.T) {
 	id := f.say(42, "hello")
 	lastWith(t, f, 42, "the echo", hasText("You said: hello"))
 	waitFor(t, "the outbox settled", func() bool { return store.idle(t) })
-	o, _ := store.outcome(inboxID(id) + ":0")
-	if o.status != storage.OutSent || o.attempts != 1 {
-		t.Errorf("got status %s after %d retries, want sent after 1", o.status, o.attempts)
+	o, _ := store.Outcome(inboxID(id) + ":0")
+	if o.Status != storage.OutSent || o.Attempts != 1 {
+		t.Errorf("got status %s after %d retries, want sent after 1", o.Status, o.Attempts)
 	}
 	if got := len(f.sent(42)); got != 1 {
 		t.Errorf("got %d messages, want 1", got)
@@ -468,11 +468,11 @@ func TestLongReplySplit(t *testing.T) {
 		}
 	}
 	waitFor(t, "the message marked sent", func() bool {
-		o, _ := store.outcome(inboxID(id) + ":0")
-		return o.status == storage.OutSent
+		o, _ := store.Outcome(inboxID(id) + ":0")
+		return o.Status == storage.OutSent
 	})
-	if o, _ := store.outcome(inboxID(id) + ":0"); o.ref != "42:"+strconv.Itoa(msgs[2].ID) {
-		t.Errorf("ref: got %s, want the part with the keyboard", o.ref)
+	if o, _ := store.Outcome(inboxID(id) + ":0"); o.Ref != "42:"+strconv.Itoa(msgs[2].ID) {
+		t.Errorf("ref: got %s, want the part with the keyboard", o.Ref)
 	}
 }
 
@@ -600,8 +600,8 @@ func TestRatesRespected(t *testing.T) {
 	for i := range 12 {
 		f.say(int64(300+i), strconv.Itoa(i))
 	}
-	waitFor(t, "24 messages", func() bool { return store.statuses()[storage.OutSent] == 24 })
-	if got := store.statuses(); len(got) != 1 || !store.idle(t) {
+	waitFor(t, "24 messages", func() bool { return store.Statuses()[storage.OutSent] == 24 })
+	if got := store.Statuses(); len(got) != 1 || !store.idle(t) {
 		t.Errorf("outcomes: got %v, want 24 sent and nothing else", got)
 	}
 	if v := f.violations(); v != 0 {

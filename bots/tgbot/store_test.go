@@ -29,35 +29,24 @@ var errStoreDown = errors.New("store unavailable")
 
 // testStore is the real store with two additions for the channel's tests: a
 // fault injector that makes chosen inbox writes fail, and a record of what
-// the channel told the store about each outbox item and participant. Every
-// call reaches the real database; a call is recorded only when the store
-// took it.
+// the channel told the store about each outbox item and participant
+// (storagetest.Recorder). Every call reaches the real database.
 type testStore struct {
-	*storage.Store
+	*storagetest.Recorder
 
-	mu          sync.Mutex
-	failPut     map[string]int       // inbox id -> InboxPut failures still to come
-	putAt       map[string]time.Time // inbox id -> when the store had it
-	outcomes    map[string]outcome   // outbox id -> what came of it
-	unreachable []string             // identities marked unreachable, in order
+	mu      sync.Mutex
+	failPut map[string]int       // inbox id -> InboxPut failures still to come
+	putAt   map[string]time.Time // inbox id -> when the store had it
 }
 
-// outcome is what the channel recorded about an outbox item, last word
-// first: status is pending (after a retry), sent, failed or unknown.
-type outcome struct {
-	status    string
-	ref       string
-	reason    string
-	attempts  int // retries
-	notBefore time.Time
-}
+// outcome is what the channel recorded about an outbox item.
+type outcome = storagetest.Outcome
 
 func newTestStore(t testing.TB) *testStore {
 	return &testStore{
-		Store:    openStore(t, storage.Config{Logger: testLogger(t)}),
+		Recorder: storagetest.NewRecorder(openStore(t, storage.Config{Logger: testLogger(t)})),
 		failPut:  map[string]int{},
 		putAt:    map[string]time.Time{},
-		outcomes: map[string]outcome{},
 	}
 }
 
@@ -76,7 +65,7 @@ func (s *testStore) InboxPut(ctx context.Context, r flows.Received) (bool, error
 		return false, errStoreDown
 	}
 	s.mu.Unlock()
-	dup, err := s.Store.InboxPut(ctx, r)
+	dup, err := s.Recorder.InboxPut(ctx, r)
 	if err == nil && !dup {
 		s.mu.Lock()
 		s.putAt[r.ID] = time.Now()
@@ -93,71 +82,8 @@ func (s *testStore) storedAt(id string) (time.Time, bool) {
 	return t, ok
 }
 
-// record notes what came of outbox item id when the store took it.
-func (s *testStore) record(id string, err error, change func(o *outcome)) error {
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.outcomes[id]
-	change(&o)
-	s.outcomes[id] = o
-	return nil
-}
-
-func (s *testStore) Sent(ctx context.Context, id, ref string, now time.Time) error {
-	return s.record(id, s.Store.Sent(ctx, id, ref, now), func(o *outcome) { o.status, o.ref = storage.OutSent, ref })
-}
-
-func (s *testStore) Failed(ctx context.Context, id, reason string, now time.Time) error {
-	return s.record(id, s.Store.Failed(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutFailed, reason })
-}
-
-func (s *testStore) Unknown(ctx context.Context, id, reason string, now time.Time) error {
-	return s.record(id, s.Store.Unknown(ctx, id, reason, now), func(o *outcome) { o.status, o.reason = storage.OutUnknown, reason })
-}
-
-func (s *testStore) Retry(ctx context.Context, id string, notBefore time.Time) error {
-	return s.record(id, s.Store.Retry(ctx, id, notBefore), func(o *outcome) {
-		o.status, o.notBefore = storage.OutPending, notBefore
-		o.attempts++
-	})
-}
-
-func (s *testStore) Unreachable(ctx context.Context, identity string, now time.Time) error {
-	if err := s.Store.Unreachable(ctx, identity, now); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unreachable = append(s.unreachable, identity)
-	return nil
-}
-
-// outcome returns what came of outbox item id so far.
-func (s *testStore) outcome(id string) (outcome, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.outcomes[id]
-	return o, ok
-}
-
-// statuses counts the outbox items with an outcome by their last status.
-func (s *testStore) statuses() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := map[string]int{}
-	for _, o := range s.outcomes {
-		n[o.status]++
-	}
-	return n
-}
-
 func (s *testStore) isUnreachable(identity string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Contains(s.unreachable, identity)
+	return slices.Contains(s.Unreachables(), identity)
 }
 
 // counts is the store's own count of the outbox by status.
